@@ -1,0 +1,28 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: test demo lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check planner tests benchmarks
+	$(BIN)/mypy planner
+
+test: lint
+	$(BIN)/planner schema check
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	PYTHON=$(BIN)/python bash examples/demo.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache
