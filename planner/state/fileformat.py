@@ -1,0 +1,298 @@
+"""The state file format (DESIGN §6) and the journal line format: strict reading, deterministic writing.
+
+Reading never guesses: corrupt JSON, duplicate keys, a wrong type, an unknown field or a
+format version newer than this planner's is a `StateError` naming the file. Writing is
+deterministic (sorted keys, 2-space indent, trailing newline) so equal states are equal
+bytes. Where the bytes live is the stores' business.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from planner import __version__
+from planner.errors import StateError
+from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, PendingStep, State
+
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_TOP_KEYS = frozenset({"version", "lineage", "serial", "planner_version", "jobs"})
+_RECORD_REQUIRED = frozenset({"name", "project", "location", "spec_hash", "spec", "last_state"})
+_RECORD_OPTIONAL = frozenset({"pending", "old_names"})
+_PENDING_REQUIRED = frozenset({"action", "name", "since"})
+_PENDING_OPTIONAL = frozenset({"detail"})
+_JOURNAL_KEYS = frozenset({"lineage", "serial", "op", "address", "record"})
+
+
+class _Invalid(Exception):
+    """A structural problem at a JSON path; converted to StateError with the source name."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def _fail(where: str, message: str) -> NoReturn:
+    raise _Invalid(where, message)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+
+
+def _dumps_pretty(data: Any) -> bytes:
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def _dumps_line(data: Any) -> bytes:
+    compact = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (compact + "\n").encode()
+
+
+def _check_keys(obj: Mapping[str, Any], where: str, required: frozenset[str], optional: frozenset[str]) -> None:
+    missing = sorted(required - obj.keys())
+    if missing:
+        _fail(where, f"missing field(s) {', '.join(missing)}")
+    unknown = sorted(obj.keys() - required - optional)
+    if unknown:
+        _fail(where, f"unknown field(s) {', '.join(unknown)}")
+
+
+def _str(obj: Mapping[str, Any], key: str, where: str, *, nonempty: bool = False) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        _fail(f"{where}.{key}", f"must be a string, not {_type_name(value)}")
+    if nonempty and not value:
+        _fail(f"{where}.{key}", "must not be empty")
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, where: str) -> int:
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(f"{where}.{key}" if where else key, f"must be an integer, not {_type_name(value)}")
+    if value < 0:
+        _fail(f"{where}.{key}" if where else key, "must not be negative")
+    return value
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def pending_to_json(step: PendingStep | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return {"action": step.action, "name": step.name, "since": step.since, "detail": step.detail}
+
+
+def record_to_json(rec: JobRecord) -> dict[str, Any]:
+    """A record as it appears under `jobs[ADDRESS]` (the address is the key, not a field)."""
+    return {
+        "name": rec.name,
+        "project": rec.project,
+        "location": rec.location,
+        "spec_hash": rec.spec_hash,
+        "spec": _plain(rec.spec),
+        "last_state": rec.last_state,
+        "pending": pending_to_json(rec.pending),
+        "old_names": list(rec.old_names),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences (e.g. read-only proxies, tuples) as plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"a spec may not hold the number {value}")
+    return value
+
+
+def _pending_from_json(data: Any, where: str) -> PendingStep | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        _fail(where, f"must be an object or null, not {_type_name(data)}")
+    _check_keys(data, where, _PENDING_REQUIRED, _PENDING_OPTIONAL)
+    name = data["name"]
+    if name is not None and not isinstance(name, str):
+        _fail(f"{where}.name", f"must be a string or null, not {_type_name(name)}")
+    return PendingStep(
+        action=_str(data, "action", where, nonempty=True),
+        name=name,
+        since=_str(data, "since", where),
+        detail=_str(data, "detail", where) if "detail" in data else "",
+    )
+
+
+def record_from_json(address: str, data: Any, where: str) -> JobRecord:
+    if not isinstance(data, dict):
+        _fail(where, f"must be an object, not {_type_name(data)}")
+    _check_keys(data, where, _RECORD_REQUIRED, _RECORD_OPTIONAL)
+    spec_hash = _str(data, "spec_hash", where)
+    if not _HASH.match(spec_hash):
+        _fail(f"{where}.spec_hash", "must be 64 lowercase hex digits (a SHA-256)")
+    spec = data["spec"]
+    if not isinstance(spec, dict):
+        _fail(f"{where}.spec", f"must be an object, not {_type_name(spec)}")
+    old = data.get("old_names", [])
+    if not isinstance(old, list) or not all(isinstance(n, str) for n in old):
+        _fail(f"{where}.old_names", "must be a list of strings")
+    return JobRecord(
+        address=address,
+        name=_str(data, "name", where),
+        project=_str(data, "project", where),
+        location=_str(data, "location", where),
+        spec_hash=spec_hash,
+        spec=spec,
+        last_state=_str(data, "last_state", where),
+        pending=_pending_from_json(data.get("pending"), f"{where}.pending"),
+        old_names=tuple(old),
+    )
+
+
+# --- state files ---------------------------------------------------------------------------------
+
+
+def state_to_json(state: State) -> dict[str, Any]:
+    return {
+        "version": state.version,
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "planner_version": state.planner_version,
+        "jobs": {addr: record_to_json(state.jobs[addr]) for addr in sorted(state.jobs)},
+    }
+
+
+def write_state(state: State) -> bytes:
+    """The state file's bytes: deterministic JSON, jobs sorted by address, trailing newline."""
+    if state.version != STATE_FORMAT_VERSION:
+        raise StateError(
+            f"cannot write state format version {state.version}; this planner writes {STATE_FORMAT_VERSION}"
+        )
+    for addr, rec in state.jobs.items():
+        if rec.address != addr:
+            raise StateError(f"state is inconsistent: job keyed {addr!r} has address {rec.address!r}")
+    return _dumps_pretty(state_to_json(state))
+
+
+def _decode(raw: bytes, source: str, what: str) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise StateError(f"{what} {source} is corrupt: not UTF-8 ({err})") from err
+    try:
+        return _loads(text)
+    except ValueError as err:
+        raise StateError(
+            f"{what} {source} is corrupt: {err}",
+            hint=f"restore it from {source}.backup or fix it by hand; planner never overwrites a corrupt state",
+        ) from err
+
+
+def read_state(raw: bytes, source: str) -> State:
+    """Parse and validate a state file; any problem is a StateError naming `source`."""
+    data = _decode(raw, source, "state file")
+    try:
+        if not isinstance(data, dict):
+            _fail("", f"the top level must be an object, not {_type_name(data)}")
+        if "version" not in data:
+            _fail("", "missing field version")
+        version = _int(data, "version", "")
+        if version > STATE_FORMAT_VERSION:
+            raise StateError(
+                f"state file {source} has format version {version}, newer than this planner "
+                f"({__version__}) supports ({STATE_FORMAT_VERSION}); upgrade planner to use it",
+            )
+        if version < 1:
+            _fail("version", f"unsupported format version {version}")
+        _check_keys(data, "", _TOP_KEYS, frozenset())
+        jobs_data = data["jobs"]
+        if not isinstance(jobs_data, dict):
+            _fail("jobs", f"must be an object, not {_type_name(jobs_data)}")
+        jobs: dict[str, JobRecord] = {}
+        for addr, rec in jobs_data.items():
+            if not addr:
+                _fail("jobs", "a job address must not be empty")
+            jobs[addr] = record_from_json(addr, rec, f"jobs.{addr}")
+        return State(
+            lineage=_str(data, "lineage", "", nonempty=True),
+            serial=_int(data, "serial", ""),
+            jobs=jobs,
+            version=version,
+            planner_version=_str(data, "planner_version", ""),
+        )
+    except _Invalid as err:
+        raise StateError(f"state file {source} is invalid: {str(err).lstrip('.')}") from err
+
+
+# --- journal lines -------------------------------------------------------------------------------
+
+
+def journal_line(entry: JournalEntry, *, lineage: str, serial: int) -> bytes:
+    """One journal line (compact JSON + newline), tagged with the state it applies on top of."""
+    return _dumps_line(
+        {
+            "lineage": lineage,
+            "serial": serial,
+            "op": entry.op,
+            "address": entry.address,
+            "record": record_to_json(entry.record) if entry.record is not None else None,
+        }
+    )
+
+
+def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
+    """Parse one journal line into (lineage, serial, entry); StateError naming `source` if invalid."""
+    data = _decode(raw, source, "journal entry in")
+    try:
+        if not isinstance(data, dict):
+            _fail("", f"must be an object, not {_type_name(data)}")
+        _check_keys(data, "", _JOURNAL_KEYS, frozenset())
+        lineage = _str(data, "lineage", "", nonempty=True)
+        serial = _int(data, "serial", "")
+        address = _str(data, "address", "", nonempty=True)
+        op = data["op"]
+        if op == "put":
+            rec = record_from_json(address, data["record"], "record")
+            return lineage, serial, JournalEntry("put", address, rec)
+        if op == "remove":
+            if data["record"] is not None:
+                _fail("record", "must be null for a remove")
+            return lineage, serial, JournalEntry("remove", address, None)
+        _fail("op", f"must be 'put' or 'remove', not {op!r}")
+    except _Invalid as err:
+        raise StateError(f"journal entry in {source} is invalid: {str(err).lstrip('.')}") from err

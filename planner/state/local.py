@@ -1,0 +1,445 @@
+"""The local state store: one JSON file plus its `.backup`, `.journal` and `.lock` beside it.
+
+Durability: a write goes to a temporary file in the same directory, is fsync'd, renamed
+over the state and the directory fsync'd; the previous file is first hard-linked (or
+copied) to `<file>.backup`. Between full writes, each step result is one fsync'd line
+appended to `<file>.journal`, tagged with the lineage and serial of the state it applies
+on top of: `read()` folds the lines that match the state on disk and ignores older ones,
+so a crash between renaming the state and clearing the journal cannot replay stale steps.
+A torn (unterminated) last line is what a crash mid-append leaves; it is ignored and cut
+off before the next append. Any other unreadable line is a StateError.
+
+Locking: `fcntl.flock` on `<file>.lock`, which the kernel releases when the holder dies,
+plus the holder's `LockInfo` JSON in that file so a second run can name it. Holder info
+left by a killed process is stale and simply overwritten by the next holder. Because the
+lock dies with its process, `force_unlock(ID)` of a local lock only clears stale holder
+info (or releases this store's own lock); a lock held by a running process cannot be
+broken by another one (as in Terraform's local backend) — that process must be stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+from planner import __version__
+from planner.errors import StateError, StateLockedError
+from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
+from planner.state.lock import LockInfo, locked_error
+from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+_Signature = tuple[int, int, int]  # (inode, size, mtime_ns): "the file we last read or wrote"
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore:
+    """State in a local file; see the module docstring for the on-disk protocol."""
+
+    def __init__(self, path: Path, *, poll_interval: float = 0.05) -> None:
+        self.path = path
+        self.description = str(path)
+        self.backup_path = path.with_name(path.name + ".backup")
+        self.journal_path = path.with_name(path.name + ".journal")
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._poll_interval = poll_interval
+        self._mutex = threading.RLock()  # apply appends from several threads
+        self._base: tuple[str, int] | None = None  # (lineage, serial) of the file last read/written
+        self._seen: _Signature | None = None
+        self._journal_fd: int | None = None
+        self._lock_fd: int | None = None
+        self._lock_info: LockInfo | None = None
+
+    # --- context management ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the journal and release this store's lock if it still holds one."""
+        with self._mutex:
+            self._close_journal()
+            if self._lock_fd is not None:
+                self._release_lock()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _read_state_file(self) -> tuple[State, _Signature] | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StateError(f"cannot read state file {self.description}: {err.strerror}") from err
+        try:
+            st = os.fstat(fd)
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                raw = fh.read()
+        except OSError as err:
+            raise StateError(f"cannot read state file {self.description}: {err.strerror}") from err
+        finally:
+            os.close(fd)
+        return read_state(raw, self.description), _signature(st)
+
+    def _read_journal(self, lineage: str, serial: int) -> list[JournalEntry]:
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise StateError(f"cannot read state journal {self.journal_path}: {err.strerror}") from err
+        lines = raw.split(b"\n")
+        # The last element is b"" when the file ends with a newline; otherwise it is a line
+        # torn by a crash mid-append, which never completed and is ignored.
+        entries: list[JournalEntry] = []
+        for number, line in enumerate(lines[:-1], start=1):
+            if not line.strip():
+                continue
+            entry_lineage, entry_serial, entry = read_journal_line(line, f"{self.journal_path}:{number}")
+            if entry_lineage == lineage and entry_serial == serial:
+                entries.append(entry)
+        return entries
+
+    def read(self) -> State | None:
+        with self._mutex:
+            found = self._read_state_file()
+            if found is None:
+                self._base, self._seen = None, None
+                return None
+            state, sig = found
+            entries = self._read_journal(state.lineage, state.serial)
+            self._base, self._seen = (state.lineage, state.serial), sig
+            return apply_entries(state, entries)
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def _ensure_dir(self) -> None:
+        directory = self.path.parent
+        if directory.is_dir():
+            return
+        try:
+            os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+            os.chmod(directory, DIR_MODE)
+        except OSError as err:
+            raise StateError(f"cannot create state directory {directory}: {err.strerror}") from err
+
+    def _check_replaceable(self, state: State) -> None:
+        """Lineage/serial guard: refuse to replace a state this run did not start from."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        if self._base is not None and self._seen == _signature(st):
+            lineage, serial = self._base
+        else:
+            found = self._read_state_file()  # a corrupt or newer file raises here: never overwritten
+            if found is None:
+                return
+            lineage, serial = found[0].lineage, found[0].serial
+        if lineage != state.lineage:
+            raise StateError(
+                f"refusing to write state {self.description}: it has lineage {lineage}, "
+                f"but the state being written has lineage {state.lineage} (a different state history)"
+            )
+        if serial > state.serial:
+            raise StateError(
+                f"refusing to write state {self.description}: it was changed by someone else "
+                f"(it is at serial {serial}, this run started from serial {state.serial})",
+                hint="run plan again to start from the current state",
+            )
+
+    def _keep_backup(self) -> None:
+        """Make `<file>.backup` the current state file (hard link, or a copy where links fail)."""
+        directory = self.path.parent
+        tmp = directory / f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            os.link(self.path, tmp)
+        except FileNotFoundError:
+            return
+        except OSError:
+            data = self.path.read_bytes()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, self.backup_path)
+
+    def write(self, state: State) -> State:
+        with self._mutex:
+            self._check_replaceable(state)
+            new = replace(state, serial=state.serial + 1, version=STATE_FORMAT_VERSION, planner_version=__version__)
+            data = write_state(new)
+            self._ensure_dir()
+            directory = self.path.parent
+            try:
+                fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+            except OSError as err:
+                raise StateError(f"cannot write state {self.description}: {err.strerror}") from err
+            tmp = Path(tmp_name)
+            try:
+                try:
+                    os.fchmod(fd, FILE_MODE)
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._keep_backup()
+                os.replace(tmp, self.path)
+                _fsync_dir(directory)
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise StateError(f"cannot write state {self.description}: {err.strerror}") from err
+            with contextlib.suppress(OSError):
+                os.chmod(self.backup_path, FILE_MODE)
+            self._base, self._seen = (new.lineage, new.serial), _signature(os.stat(self.path))
+            self._clear_journal()
+            return new
+
+    # --- journal ------------------------------------------------------------------------------------
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def _clear_journal(self) -> None:
+        # Lines tagged with the old serial no longer apply; removing them is tidiness only.
+        self._close_journal()
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
+    def _open_journal(self) -> int:
+        if self._journal_fd is not None:
+            return self._journal_fd
+        self._ensure_dir()
+        created = not self.journal_path.exists()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                self._cut_torn_tail(fd, size)
+            if created:
+                _fsync_dir(self.path.parent)
+        except OSError:
+            os.close(fd)
+            raise
+        self._journal_fd = fd
+        return fd
+
+    def _cut_torn_tail(self, fd: int, size: int) -> None:
+        """Drop an unterminated last line (left by a crash) so new lines start cleanly."""
+        with open(self.journal_path, "rb") as fh:
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            fh.seek(0)
+            raw = fh.read(size)
+        keep = raw.rfind(b"\n") + 1
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+
+    def _current_base(self) -> tuple[str, int]:
+        if self._base is not None:
+            return self._base
+        found = self._read_state_file()
+        if found is None:
+            raise StateError(
+                f"cannot journal a step for {self.description}: no state has been written yet "
+                "(write the initial state before appending)"
+            )
+        state, sig = found
+        self._base, self._seen = (state.lineage, state.serial), sig
+        return self._base
+
+    def append(self, entry: JournalEntry) -> None:
+        with self._mutex:
+            lineage, serial = self._current_base()
+            line = journal_line(entry, lineage=lineage, serial=serial)
+            try:
+                fd = self._open_journal()
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError as err:
+                raise StateError(f"cannot append to state journal {self.journal_path}: {err.strerror}") from err
+
+    # --- locking ------------------------------------------------------------------------------------
+
+    def _read_holder(self) -> LockInfo | None:
+        try:
+            raw = self.lock_path.read_bytes()
+        except OSError:
+            return None
+        if not raw.strip():
+            return None
+        try:
+            return LockInfo.from_bytes(raw, str(self.lock_path))
+        except StateError:
+            return None
+
+    def _held_by_live_process(self) -> bool:
+        """True if some open file description holds the flock (a running process)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the shared lock if we got it
+        return False
+
+    def _try_lock(self, info: LockInfo) -> bool:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        # The previous holder may have unlinked the file between our open and our flock:
+        # then we locked an orphan inode and must retry on the file now at the path.
+        try:
+            same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            return self._try_lock(info)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.to_bytes(), 0)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._lock_fd, self._lock_info = fd, info
+        return True
+
+    def lock(self, info: LockInfo, timeout: float) -> str:
+        info = info.with_id(info.id or str(uuid.uuid4()))
+        if not info.path:
+            info = replace(info, path=self.description)
+        self._ensure_dir()
+        started = time.monotonic()
+        delay = self._poll_interval
+        while True:
+            try:
+                if self._try_lock(info):
+                    return info.id
+            except OSError as err:
+                raise StateError(f"cannot lock state {self.description} ({self.lock_path}): {err.strerror}") from err
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise locked_error(self.description, self._read_holder(), waited)
+            time.sleep(min(delay, max(timeout - waited, 0.0)))
+            delay = min(delay * 2, 0.5)
+
+    def _release_lock(self) -> None:
+        fd = self._lock_fd
+        assert fd is not None
+        try:
+            if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                os.unlink(self.lock_path)  # still holding the flock, so nobody else owns this path
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+            self._lock_fd, self._lock_info = None, None
+
+    def unlock(self, lock_id: str) -> None:
+        with self._mutex:
+            if self._lock_fd is None or self._lock_info is None:
+                raise StateError(f"cannot unlock state {self.description}: this run does not hold its lock")
+            if lock_id != self._lock_info.id:
+                raise StateError(
+                    f"cannot unlock state {self.description}: lock ID {lock_id} does not match "
+                    f"the lock this run holds ({self._lock_info.id})"
+                )
+            self._release_lock()
+
+    def force_unlock(self, lock_id: str) -> None:
+        with self._mutex:
+            if self._lock_fd is not None and self._lock_info is not None and self._lock_info.id == lock_id:
+                self._release_lock()
+                return
+            holder = self._read_holder()
+            if holder is None:
+                raise StateError(f"cannot force-unlock state {self.description}: it is not locked")
+            if holder.id != lock_id:
+                raise StateError(
+                    f"cannot force-unlock state {self.description}: lock ID {lock_id} does not match "
+                    f"the current lock ({holder.describe()})"
+                )
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR)
+            except FileNotFoundError:
+                raise StateError(f"cannot force-unlock state {self.description}: it is not locked") from None
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise StateLockedError(
+                        f"cannot force-unlock state {self.description}: the lock ({holder.describe()}) is held "
+                        "by a running process; a local lock is released by the operating system when its "
+                        f"process exits, so stop that process (pid {holder.pid} on {holder.host}) instead",
+                        lock_info=holder.to_json(),
+                    ) from None
+                # The holder died: its info is stale and nobody else holds the flock (we do now).
+                # Removing the file is tidiness; the next lock() would overwrite it anyway.
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                        os.unlink(self.lock_path)
+            finally:
+                os.close(fd)
+
+    def lock_info(self) -> LockInfo | None:
+        with self._mutex:
+            if self._lock_info is not None:
+                return self._lock_info
+        if not self._held_by_live_process():
+            return None
+        holder = self._read_holder()
+        if holder is None:  # the holder has the flock but has not written its info yet
+            return LockInfo("", "", "", "", 0, "", "", self.description)
+        return holder

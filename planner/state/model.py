@@ -1,0 +1,133 @@
+"""The in-memory state model (lineage, serial, one record per job address); files and stores are elsewhere.
+
+`State` is immutable: `with_job`/`without_job` return new states, and a journal of
+`JournalEntry` values replays step results onto a state with `apply_entries`, which
+copies the job table once however many entries there are (a 10,000-step journal must
+not be quadratic).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from planner import __version__
+
+STATE_FORMAT_VERSION = 1
+"""The newest state file format this planner reads and the one it writes."""
+
+
+def _new_lineage() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """A step started but not known to have finished; the next run finishes or re-checks it."""
+
+    action: str  # "cancel" | "delete" | "create" | "wait"
+    name: str | None  # the job it concerns; None for a create whose answer was lost
+    since: str  # RFC 3339 UTC
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What planner knows about the one job it manages at an address.
+
+    `spec` is the canonical desired spec as applied; treat it as immutable.
+    """
+
+    address: str
+    name: str  # projects/p/locations/l/customJobs/ID
+    project: str
+    location: str
+    spec_hash: str  # 64 hex digits: SHA-256 of the canonical desired spec
+    spec: Mapping[str, Any]
+    last_state: str  # e.g. "JOB_STATE_RUNNING"
+    pending: PendingStep | None = None
+    old_names: tuple[str, ...] = ()  # replaced jobs whose cancel/delete is still to finish
+
+
+@dataclass(frozen=True)
+class State:
+    """One workspace's state: which job each address stands for, under a lineage and serial.
+
+    `lineage` identifies a state's history for life; `serial` counts its writes. A store
+    refuses to replace a state of another lineage or a higher serial.
+    """
+
+    lineage: str
+    serial: int
+    jobs: Mapping[str, JobRecord]
+    version: int = STATE_FORMAT_VERSION
+    planner_version: str = field(default=__version__)
+
+    def with_job(self, rec: JobRecord) -> State:
+        jobs = dict(self.jobs)
+        jobs[rec.address] = rec
+        return replace(self, jobs=jobs)
+
+    def without_job(self, address: str) -> State:
+        if address not in self.jobs:
+            return self
+        jobs = dict(self.jobs)
+        del jobs[address]
+        return replace(self, jobs=jobs)
+
+    @staticmethod
+    def new(lineage_factory: Callable[[], str] = _new_lineage) -> State:
+        """A state that has never been written: a fresh lineage, serial 0, no jobs."""
+        return State(lineage=lineage_factory(), serial=0, jobs={})
+
+
+JournalOp = Literal["put", "remove"]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One step result appended to the journal: put a record at an address, or remove it."""
+
+    op: JournalOp
+    address: str
+    record: JobRecord | None
+
+    def __post_init__(self) -> None:
+        if self.op == "put":
+            if self.record is None:
+                raise ValueError("a 'put' journal entry needs a record")
+            if self.record.address != self.address:
+                raise ValueError(
+                    f"journal entry address {self.address!r} differs from its record's {self.record.address!r}"
+                )
+        elif self.op == "remove":
+            if self.record is not None:
+                raise ValueError("a 'remove' journal entry carries no record")
+        else:
+            raise ValueError(f"unknown journal operation {self.op!r}")
+
+    @staticmethod
+    def put(record: JobRecord) -> JournalEntry:
+        return JournalEntry("put", record.address, record)
+
+    @staticmethod
+    def remove(address: str) -> JournalEntry:
+        return JournalEntry("remove", address, None)
+
+
+def apply_entries(state: State, entries: Iterable[JournalEntry]) -> State:
+    """Replay journal entries in order onto `state`; lineage and serial are unchanged."""
+    jobs: dict[str, JobRecord] | None = None
+    for entry in entries:
+        if jobs is None:
+            jobs = dict(state.jobs)
+        if entry.op == "put":
+            assert entry.record is not None
+            jobs[entry.address] = entry.record
+        else:
+            jobs.pop(entry.address, None)
+    if jobs is None:
+        return state
+    return replace(state, jobs=jobs)
