@@ -1,0 +1,549 @@
+"""Plan: desired + prior state + live jobs → the ordered changes that would make them agree.
+
+Pure (no network, no printing). Implements the table of DESIGN §5: every spec change is
+a replace; jobs are identified by state name and by planner's labels, never by display
+name. The Plan is one model rendered three ways (planner.render) and saved with `-o`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from planner import __version__, apimodel
+from planner.canonical import canonical_spec, spec_hash
+from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.diff import FieldChange, field_changes, mask_spec, strip_paths
+from planner.errors import PlanRefusedError
+from planner.refresh import Live, LiveJob, fingerprint
+from planner.state.model import JobRecord, State
+
+FORMAT_VERSION: Final = "1.0"
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    REPLACE = "replace"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    ADOPT = "adopt"
+    FORGET = "forget"
+    NOOP = "no-op"
+
+
+class Reason(enum.Enum):
+    NEW = "new"
+    FOUND_BY_LABELS = "found_by_labels"
+    DELETED_OUTSIDE = "deleted_outside_planner"
+    RERUN = "rerun"
+    SPEC_CHANGED = "spec_changed"
+    REMOVED = "removed_from_config"
+    ALREADY_GONE = "already_gone"
+    DUPLICATE = "duplicate"
+    REPLACED_CLEANUP = "replaced_job_cleanup"
+    UNCHANGED = "unchanged"
+
+    def text(self, state: str | None = None) -> str:
+        texts = {
+            Reason.NEW: "new",
+            Reason.FOUND_BY_LABELS: "found by labels",
+            Reason.DELETED_OUTSIDE: "deleted outside planner",
+            Reason.RERUN: f"rerun after {state or 'a terminal state'}",
+            Reason.SPEC_CHANGED: "spec changed",
+            Reason.REMOVED: "removed from config",
+            Reason.ALREADY_GONE: "already gone",
+            Reason.DUPLICATE: "duplicate labelled job (left by an interrupted run)",
+            Reason.REPLACED_CLEANUP: "replaced job not yet deleted",
+            Reason.UNCHANGED: "unchanged",
+        }
+        return texts[self]
+
+
+class StepKind(enum.Enum):
+    CREATE = "create"
+    CANCEL = "cancel"
+    DELETE = "delete"  # waits for the job to be terminal first
+    ADOPT = "adopt"  # state only
+    FORGET = "forget"  # state only
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    job: str | None = None  # resource name acted on; None for create
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "job": self.job}
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    action: Action
+    reason: Reason
+    project: str
+    location: str
+    display_name: str = ""
+    job_name: str | None = None  # the live job acted on (replaced, cancelled, deleted, adopted)
+    job_state: str | None = None
+    steps: tuple[Step, ...] = ()
+    changes: tuple[FieldChange, ...] = ()
+    after: Mapping[str, Any] | None = None  # canonical desired spec (create/replace/adopt)
+    after_hash: str | None = None
+    lifecycle: Lifecycle | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def reason_text(self) -> str:
+        return self.reason.text(self.job_state)
+
+    @property
+    def replace_paths(self) -> tuple[str, ...]:
+        return tuple(c.path for c in self.changes if c.forces_replacement)
+
+    def touches_job(self) -> bool:
+        """True if applying this change cancels or deletes an existing job."""
+        return any(s.kind in (StepKind.CANCEL, StepKind.DELETE) for s in self.steps)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    workspace: str = "default"
+    targets: frozenset[str] = frozenset()
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    workspace: str
+    changes: tuple[ResourceChange, ...]
+    lineage: str | None
+    serial: int | None
+    live_fingerprint: str
+    config_hash: str
+    created_at: str = ""
+    targets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    planner_version: str = __version__
+    fingerprint_entries: tuple[tuple[str, ...], ...] = field(default=(), compare=False)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+    def summary(self) -> dict[str, int]:
+        return {a.value.replace("-", "_"): self.count(a) for a in Action}
+
+
+def make_plan(desired: Desired, prior: State | None, live: Live, options: PlanOptions) -> Plan:
+    """Decide what to do for every address in desired, prior state or live labelled jobs."""
+    records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
+    by_address = live.by_address(options.workspace)
+    addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
+    if options.targets:
+        addresses = [a for a in addresses if a in options.targets]
+
+    changes: list[ResourceChange] = []
+    warnings: list[str] = []
+    for address in addresses:
+        planner_ = _AddressPlanner(
+            address, desired.jobs.get(address), records.get(address), by_address.get(address, []), live
+        )
+        rows = planner_.plan()
+        changes.extend(rows)
+        warnings.extend(planner_.warnings)
+
+    refused = [c for c in changes if c.touches_job() and _prevents_destroy(c, desired, records)]
+    if refused:
+        names = ", ".join(sorted({c.address for c in refused}))
+        raise PlanRefusedError(
+            f"lifecycle.preventDestroy forbids this plan: it would cancel or delete {names}",
+            hint="remove preventDestroy from the job first, or leave the job as it is",
+        )
+
+    entries = _entries(changes, records, live, options.workspace, options.targets)
+    return Plan(
+        workspace=options.workspace,
+        changes=tuple(changes),
+        lineage=prior.lineage if prior is not None else None,
+        serial=prior.serial if prior is not None else None,
+        live_fingerprint=fingerprint(entries),
+        config_hash=desired.config_hash,
+        created_at=options.created_at,
+        targets=tuple(sorted(options.targets)),
+        warnings=tuple(warnings),
+        fingerprint_entries=tuple(sorted(entries)),
+    )
+
+
+def live_entries(plan: Plan, prior: State | None, live: Live, workspace: str) -> list[tuple[str, ...]]:
+    """The live facts a saved plan depends on, read again at apply time to refuse a stale plan."""
+    records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
+    return _entries(plan.changes, records, live, workspace, frozenset(plan.targets))
+
+
+def _entries(
+    changes: Iterable[ResourceChange],
+    records: Mapping[str, JobRecord],
+    live: Live,
+    workspace: str,
+    targets: frozenset[str],
+) -> list[tuple[str, ...]]:
+    """(address, job name, spec hash, state) per labelled or recorded job.
+
+    The state counts only for jobs the plan acts on: a no-op job that finishes between
+    plan and apply does not make the plan stale; a job the plan would cancel does.
+    """
+    acted = {name for c in changes if c.action is not Action.NOOP for name in _names(c)}
+    out: dict[str, tuple[str, ...]] = {}
+    for address, jobs in live.by_address(workspace).items():
+        if targets and address not in targets:
+            continue
+        for job in jobs:
+            out[job.name] = (address, job.name, job.spec_hash, job.state if job.name in acted else "")
+    for address, record in records.items():
+        if targets and address not in targets:
+            continue
+        for name in (record.name, *record.old_names):
+            if name in out:
+                continue
+            seen = live.jobs.get(name)
+            state = (seen.state if name in acted else "") if seen is not None else "gone"
+            out[name] = (address, name, seen.spec_hash if seen is not None else "-", state)
+    return sorted(out.values())
+
+
+def _names(change: ResourceChange) -> set[str]:
+    names = {s.job for s in change.steps if s.job}
+    if change.job_name:
+        names.add(change.job_name)
+    return names
+
+
+def _prevents_destroy(change: ResourceChange, desired: Desired, records: Mapping[str, JobRecord]) -> bool:
+    if change.reason in (Reason.DUPLICATE, Reason.REPLACED_CLEANUP):
+        return False
+    job = desired.jobs.get(change.address)
+    if job is not None:
+        return job.lifecycle.prevent_destroy
+    record = records.get(change.address)
+    return record is not None and record.prevent_destroy
+
+
+class _AddressPlanner:
+    """The DESIGN §5 table for one address."""
+
+    def __init__(
+        self,
+        address: str,
+        desired: DesiredJob | None,
+        record: JobRecord | None,
+        labelled: list[LiveJob],
+        live: Live,
+    ):
+        self.address = address
+        self.desired = desired
+        self.record = record
+        self.labelled = labelled
+        self.live = live
+        self.warnings: list[str] = []
+        self.lifecycle = desired.lifecycle if desired is not None else None
+        self.canonical = canonical_spec(desired.body) if desired is not None else None
+        self.hash = spec_hash(self.canonical) if self.canonical is not None else None
+
+    # -- selection of the job that currently stands for the address ---------------------------
+
+    def _current(self) -> tuple[LiveJob | None, bool, list[LiveJob]]:
+        """(current job, found only by labels, other labelled jobs that are duplicates)."""
+        record = self.record
+        old = set(record.old_names) if record is not None else set()
+        recorded = self.live.jobs.get(record.name) if record is not None else None
+        others = [j for j in self.labelled if j.name not in old and (recorded is None or j.name != recorded.name)]
+        if recorded is not None:
+            # A newer labelled job matching the desired spec beside a recorded one that doesn't
+            # (or that awaits a rerun) is a replacement whose create answer was lost: it becomes
+            # current, and the recorded one is cleaned up.
+            if self.canonical is not None and not self._satisfied(recorded):
+                matching = [j for j in others if self._satisfied(j) and j.create_time >= recorded.create_time]
+                if matching:
+                    chosen = self._best(matching)
+                    return chosen, True, [j for j in others if j is not chosen] + [recorded]
+            return recorded, False, others
+        if not others or self.desired is None:
+            return None, False, others
+        matching = [j for j in others if self._same(j)]
+        chosen = self._best(matching or others)
+        return chosen, True, [j for j in others if j is not chosen]
+
+    @staticmethod
+    def _best(jobs: list[LiveJob]) -> LiveJob:
+        active = [j for j in jobs if j.active]
+        return max(active or jobs, key=lambda j: (j.create_time, j.name))
+
+    def _ignored(self) -> tuple[str, ...]:
+        return self.lifecycle.ignore_changes if self.lifecycle is not None else ()
+
+    def _satisfied(self, job: LiveJob) -> bool:
+        """Same spec and not in a state that asks for a rerun."""
+        rerun = self.lifecycle.rerun_on if self.lifecycle is not None else ()
+        return self._same(job) and job.state not in rerun
+
+    def _same(self, job: LiveJob) -> bool:
+        if self.canonical is None:
+            return False
+        if job.spec_hash == self.hash and not self._ignored():
+            return True
+        ignored = self._ignored()
+        return strip_paths(job.spec, ignored) == strip_paths(self.canonical, ignored)
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def plan(self) -> list[ResourceChange]:
+        current, found_by_labels, duplicates = self._current()
+        rows: list[ResourceChange] = []
+        if self.desired is not None:
+            rows.append(self._desired_row(current, found_by_labels))
+        elif self.record is not None:
+            rows.append(self._removal_row(current))
+        elif current is None and duplicates:
+            for job in duplicates:
+                self.warnings.append(
+                    f"{job.name} is labelled {apimodel.LABEL_ADDRESS}={self.address} for this workspace but is "
+                    "in neither the configuration nor the state; `planner import` it or delete it"
+                )
+            duplicates = []
+        if found_by_labels and self.record is not None and current is not None:
+            recorded = self.live.jobs.get(self.record.name)
+            if recorded is not None and recorded is not current and recorded in duplicates:
+                duplicates.remove(recorded)
+                rows.append(self._cleanup_row(recorded, Reason.REPLACED_CLEANUP))
+        for job in sorted(duplicates, key=lambda j: j.name):
+            rows.append(self._cleanup_row(job, Reason.DUPLICATE))
+        if self.record is not None:
+            for name in self.record.old_names:
+                job = self.live.jobs.get(name)
+                if job is not None and (current is None or job.name != current.name):
+                    rows.append(self._cleanup_row(job, Reason.REPLACED_CLEANUP))
+        return rows
+
+    def _base(self, action: Action, reason: Reason, job: LiveJob | None, **kw: Any) -> ResourceChange:
+        desired = self.desired
+        record = self.record
+        project = desired.project if desired else (record.project if record else (job.project if job else ""))
+        location = desired.location if desired else (record.location if record else (job.location if job else ""))
+        display = ""
+        if self.canonical is not None:
+            display = str(self.canonical.get("displayName", ""))
+        elif job is not None:
+            display = str(job.spec.get("displayName", ""))
+        elif record is not None:
+            display = str(record.spec.get("displayName", ""))
+        return ResourceChange(
+            address=self.address,
+            action=action,
+            reason=reason,
+            project=project,
+            location=location,
+            display_name=display,
+            job_name=job.name if job else None,
+            job_state=job.state if job else None,
+            lifecycle=self.lifecycle,
+            **kw,
+        )
+
+    def _desired_row(self, current: LiveJob | None, found_by_labels: bool) -> ResourceChange:
+        assert self.canonical is not None and self.hash is not None and self.lifecycle is not None
+        after = {"after": self.canonical, "after_hash": self.hash}
+        if current is None:
+            reason = Reason.DELETED_OUTSIDE if self.record is not None else Reason.NEW
+            return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **after)
+        if self._same(current):
+            if current.state in self.lifecycle.rerun_on:
+                return self._replace(current, Reason.RERUN, (), found_by_labels)
+            if found_by_labels:
+                return self._base(
+                    Action.ADOPT, Reason.FOUND_BY_LABELS, current, steps=(Step(StepKind.ADOPT, current.name),), **after
+                )
+            notes: tuple[str, ...] = ()
+            if current.terminal and current.state != "JOB_STATE_SUCCEEDED":
+                notes = (
+                    f"job ended in {current.state}; list it in lifecycle.rerunOn to re-create it on the next apply",
+                )
+            return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, **after)
+        ignored = self._ignored()
+        changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self.canonical, ignored))
+        return self._replace(current, Reason.SPEC_CHANGED, changes, found_by_labels)
+
+    def _replace(
+        self, current: LiveJob, reason: Reason, changes: tuple[FieldChange, ...], found_by_labels: bool
+    ) -> ResourceChange:
+        assert self.canonical is not None
+        steps: list[Step] = []
+        if found_by_labels:
+            steps.append(Step(StepKind.ADOPT, current.name))
+        steps.extend(_stop(current))
+        steps.append(Step(StepKind.CREATE))
+        steps.append(Step(StepKind.DELETE, current.name))
+        warnings = _running_warning(current, "replacing")
+        return self._base(
+            Action.REPLACE,
+            reason,
+            current,
+            steps=tuple(steps),
+            changes=changes,
+            after=self.canonical,
+            after_hash=self.hash,
+            warnings=warnings,
+        )
+
+    def _removal_row(self, current: LiveJob | None) -> ResourceChange:
+        record = self.record
+        assert record is not None
+        if current is None:
+            return self._base(Action.FORGET, Reason.ALREADY_GONE, None, steps=(Step(StepKind.FORGET, record.name),))
+        on_remove = OnRemove(record.on_remove)
+        if on_remove is OnRemove.FORGET:
+            return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
+        if on_remove is OnRemove.CANCEL:
+            if not current.active:
+                return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
+            steps = (*_stop(current), Step(StepKind.FORGET, current.name))
+            return self._base(
+                Action.CANCEL, Reason.REMOVED, current, steps=steps, warnings=_running_warning(current, "cancelling")
+            )
+        steps = (*_stop(current), Step(StepKind.DELETE, current.name))
+        return self._base(
+            Action.DELETE, Reason.REMOVED, current, steps=steps, warnings=_running_warning(current, "deleting")
+        )
+
+    def _cleanup_row(self, job: LiveJob, reason: Reason) -> ResourceChange:
+        steps = (*_stop(job), Step(StepKind.DELETE, job.name))
+        row = self._base(Action.DELETE, reason, job, steps=steps, warnings=_running_warning(job, "deleting"))
+        return row
+
+
+def _stop(job: LiveJob) -> tuple[Step, ...]:
+    """Cancel first if the job still runs; a job already cancelling needs no second cancel."""
+    if job.active and job.state != "JOB_STATE_CANCELLING":
+        return (Step(StepKind.CANCEL, job.name),)
+    return ()
+
+
+def _running_warning(job: LiveJob, verb: str) -> tuple[str, ...]:
+    if job.active:
+        return (f"{verb} {job.name}, which is {job.state.removeprefix('JOB_STATE_').lower()}",)
+    return ()
+
+
+# -- JSON document (the one model behind every rendering and the saved plan file) ------------
+
+
+def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "planner_version": plan.planner_version,
+        "workspace": plan.workspace,
+        "created_at": plan.created_at,
+        "prior_state": None if plan.lineage is None else {"lineage": plan.lineage, "serial": plan.serial},
+        "live_fingerprint": plan.live_fingerprint,
+        "config_hash": plan.config_hash,
+        "targets": list(plan.targets),
+        "summary": plan.summary(),
+        "has_changes": plan.has_changes,
+        "resource_changes": [_change_json(c, show_sensitive or for_file) for c in plan.changes],
+        "warnings": list(plan.warnings),
+    }
+    if for_file:
+        doc["fingerprint_entries"] = [list(e) for e in plan.fingerprint_entries]
+    return doc
+
+
+def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]:
+    lifecycle = change.lifecycle
+    return {
+        "address": change.address,
+        "action": change.action.value,
+        "action_reason": change.reason.value,
+        "reason": change.reason_text,
+        "project": change.project,
+        "location": change.location,
+        "display_name": change.display_name,
+        "job": None if change.job_name is None else {"name": change.job_name, "state": change.job_state},
+        "steps": [s.to_json() for s in change.steps],
+        "changes": [c.to_json(show_sensitive=show_sensitive) for c in change.changes],
+        "replace_paths": list(change.replace_paths),
+        "after": (change.after if show_sensitive else mask_spec(change.after)) if change.after is not None else None,
+        "after_hash": change.after_hash,
+        "lifecycle": None
+        if lifecycle is None
+        else {
+            "preventDestroy": lifecycle.prevent_destroy,
+            "ignoreChanges": list(lifecycle.ignore_changes),
+            "onRemove": lifecycle.on_remove.value,
+            "rerunOn": list(lifecycle.rerun_on),
+        },
+        "notes": list(change.notes),
+        "warnings": list(change.warnings),
+    }
+
+
+def plan_from_json(doc: Mapping[str, Any]) -> Plan:
+    """Rebuild a Plan from a saved plan file (written with for_file=True)."""
+    changes = []
+    for c in doc["resource_changes"]:
+        lc = c.get("lifecycle")
+        lifecycle = (
+            None
+            if lc is None
+            else Lifecycle(
+                prevent_destroy=bool(lc["preventDestroy"]),
+                ignore_changes=tuple(lc["ignoreChanges"]),
+                on_remove=OnRemove(lc["onRemove"]),
+                rerun_on=tuple(lc["rerunOn"]),
+            )
+        )
+        job = c.get("job") or {}
+        changes.append(
+            ResourceChange(
+                address=c["address"],
+                action=Action(c["action"]),
+                reason=Reason(c["action_reason"]),
+                project=c["project"],
+                location=c["location"],
+                display_name=c.get("display_name", ""),
+                job_name=job.get("name"),
+                job_state=job.get("state"),
+                steps=tuple(Step(StepKind(s["kind"]), s.get("job")) for s in c["steps"]),
+                changes=tuple(
+                    FieldChange(
+                        f["path"], f["kind"], f.get("before"), f.get("after"), f.get("forces_replacement", True)
+                    )
+                    for f in c["changes"]
+                ),
+                after=c.get("after"),
+                after_hash=c.get("after_hash"),
+                lifecycle=lifecycle,
+                notes=tuple(c.get("notes", ())),
+                warnings=tuple(c.get("warnings", ())),
+            )
+        )
+    prior = doc.get("prior_state") or {}
+    return Plan(
+        workspace=doc["workspace"],
+        changes=tuple(changes),
+        lineage=prior.get("lineage"),
+        serial=prior.get("serial"),
+        live_fingerprint=doc["live_fingerprint"],
+        config_hash=doc["config_hash"],
+        created_at=doc.get("created_at", ""),
+        targets=tuple(doc.get("targets", ())),
+        warnings=tuple(doc.get("warnings", ())),
+        planner_version=doc.get("planner_version", ""),
+        fingerprint_entries=tuple(tuple(e) for e in doc.get("fingerprint_entries", ())),
+    )

@@ -1,0 +1,174 @@
+"""Refresh: read the live jobs planner manages, one labelled listing per (project, location).
+
+Never one GET per job: each (project, location) is listed once with the identity-label
+filter of DESIGN §4, pairs in parallel. Only jobs named in state but absent from every
+listing (imported jobs, or jobs deleted out of band) are looked up one by one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from planner import apimodel
+from planner.canonical import canonical_spec, spec_hash
+from planner.errors import ApiError
+
+# Large pages mean few round trips; a server that allows fewer simply returns fewer per page.
+LIST_PAGE_SIZE = 1000
+
+
+class JobReader(Protocol):
+    """The part of the API client refresh needs."""
+
+    def list_jobs(
+        self,
+        project: str,
+        location: str,
+        *,
+        filter: str | None = None,
+        page_size: int = 100,
+        read_mask: str | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def get_job(self, name: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """A job as Vertex reports it, reduced to what planning needs."""
+
+    name: str
+    project: str
+    location: str
+    state: str
+    spec: Mapping[str, Any]
+    spec_hash: str
+    labels: Mapping[str, str]
+    create_time: str = ""
+    error_message: str = ""
+
+    @property
+    def address(self) -> str | None:
+        return self.labels.get(apimodel.LABEL_ADDRESS)
+
+    @property
+    def workspace(self) -> str | None:
+        return self.labels.get(apimodel.LABEL_WORKSPACE)
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(apimodel.LABEL_MANAGED_BY) == apimodel.MANAGED_BY_VALUE
+
+    @property
+    def active(self) -> bool:
+        return self.state in apimodel.ACTIVE_STATES
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in apimodel.TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class Live:
+    """Every live job read, by resource name, and the (project, location) pairs listed."""
+
+    jobs: Mapping[str, LiveJob]
+    listed: tuple[tuple[str, str], ...] = ()
+    missing: frozenset[str] = field(default_factory=frozenset)  # names looked up and found gone
+
+    def by_address(self, workspace: str) -> dict[str, list[LiveJob]]:
+        out: dict[str, list[LiveJob]] = {}
+        for job in self.jobs.values():
+            if job.managed and job.workspace == workspace and job.address:
+                out.setdefault(job.address, []).append(job)
+        for jobs in out.values():
+            jobs.sort(key=lambda j: (j.create_time, j.name))
+        return out
+
+
+def live_job(resource: Mapping[str, Any]) -> LiveJob:
+    """Reduce an API CustomJob resource to a LiveJob."""
+    name = str(resource.get("name", ""))
+    parts = name.split("/")
+    project = parts[1] if len(parts) > 3 else ""
+    location = parts[3] if len(parts) > 3 else ""
+    state = apimodel.enum_name(apimodel.JOB_STATES, resource.get("state", 0)) or "JOB_STATE_UNSPECIFIED"
+    spec = canonical_spec(resource)
+    labels = resource.get("labels") or {}
+    error = resource.get("error") or {}
+    return LiveJob(
+        name=name,
+        project=project,
+        location=location,
+        state=state,
+        spec=spec,
+        spec_hash=spec_hash(spec),
+        labels={str(k): str(v) for k, v in labels.items()},
+        create_time=str(resource.get("createTime", "")),
+        error_message=str(error.get("message", "")) if isinstance(error, Mapping) else "",
+    )
+
+
+def managed_filter(workspace: str) -> str:
+    return (
+        f'labels.{apimodel.LABEL_MANAGED_BY}="{apimodel.MANAGED_BY_VALUE}" '
+        f'AND labels.{apimodel.LABEL_WORKSPACE}="{workspace}"'
+    )
+
+
+def refresh(
+    client: JobReader,
+    pairs: Iterable[tuple[str, str]],
+    workspace: str,
+    *,
+    known_names: Iterable[str] = (),
+    include_unmanaged: bool = False,
+    parallelism: int = 8,
+    on_progress: Callable[[str], None] | None = None,
+) -> Live:
+    """List every (project, location) once, in parallel; then look up state jobs not seen."""
+    pair_list = sorted(set(pairs))
+    query = None if include_unmanaged else managed_filter(workspace)
+
+    def list_pair(pair: tuple[str, str]) -> list[LiveJob]:
+        project, location = pair
+        jobs = [live_job(r) for r in client.list_jobs(project, location, filter=query, page_size=LIST_PAGE_SIZE)]
+        if on_progress is not None:
+            on_progress(f"listed {len(jobs)} jobs in {project}/{location}")
+        return jobs
+
+    found: dict[str, LiveJob] = {}
+    workers = max(1, min(parallelism, len(pair_list) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
+        for jobs in pool.map(list_pair, pair_list):
+            for job in jobs:
+                found[job.name] = job
+        unseen = sorted(set(known_names) - set(found))
+        missing: set[str] = set()
+        for name, result in zip(unseen, pool.map(lambda n: _get_or_none(client, n), unseen), strict=True):
+            if result is None:
+                missing.add(name)
+            else:
+                found[name] = result
+    return Live(jobs=dict(sorted(found.items())), listed=tuple(pair_list), missing=frozenset(missing))
+
+
+def _get_or_none(client: JobReader, name: str) -> LiveJob | None:
+    try:
+        return live_job(client.get_job(name))
+    except ApiError as err:
+        if err.http_status == 404:
+            return None
+        raise
+
+
+def fingerprint(entries: Iterable[tuple[str, ...]]) -> str:
+    digest = hashlib.sha256()
+    for entry in sorted(entries):
+        digest.update("\x1f".join(entry).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
