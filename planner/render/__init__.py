@@ -1,0 +1,49 @@
+"""Views: plans and drift reports rendered as text, markdown or JSON; the CLI prints them.
+
+Pure functions. Every view is built from the one JSON document of the model
+(`planner.plan.plan_to_json`, `json_view.drift_to_json`), so env values are masked
+the same way everywhere unless show_sensitive.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from planner.drift import DriftReport
+from planner.errors import PlannerError
+from planner.plan import Plan, plan_to_json
+from planner.render.json_view import drift_to_json, dump
+from planner.render.markdown import render_drift_markdown, render_plan_markdown
+from planner.render.text import render_drift_text, render_plan_text
+
+FORMATS: Final = ("text", "markdown", "json")
+
+__all__ = ["FORMATS", "drift_to_json", "render_drift", "render_plan"]
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False, show_sensitive: bool = False) -> str:
+    """The plan as `text`, `markdown` or `json`; colour (ANSI) applies to text only."""
+    doc = plan_to_json(plan, show_sensitive=show_sensitive)
+    if fmt == "text":
+        return render_plan_text(doc, color=color, show_sensitive=show_sensitive)
+    if fmt == "markdown":
+        return render_plan_markdown(doc, show_sensitive=show_sensitive)
+    if fmt == "json":
+        return dump(doc)
+    raise _unknown(fmt)
+
+
+def render_drift(report: DriftReport, fmt: str, *, color: bool = False, show_sensitive: bool = False) -> str:
+    """The drift report as `text`, `markdown` or `json`; colour (ANSI) applies to text only."""
+    doc = drift_to_json(report, show_sensitive=show_sensitive)
+    if fmt == "text":
+        return render_drift_text(doc, color=color, show_sensitive=show_sensitive)
+    if fmt == "markdown":
+        return render_drift_markdown(doc, show_sensitive=show_sensitive)
+    if fmt == "json":
+        return dump(doc)
+    raise _unknown(fmt)
+
+
+def _unknown(fmt: str) -> PlannerError:
+    return PlannerError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")

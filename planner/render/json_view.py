@@ -1,0 +1,255 @@
+"""The JSON view: the versioned documents behind every rendering, and their JSON Schemas.
+
+A plan's document comes from `planner.plan.plan_to_json`; the drift document is built
+here. The text and markdown views render these same documents. The schemas in
+`schemas/` are `format_schema(plan_schema())` and `format_schema(drift_schema())`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from planner.diff import FieldChange
+from planner.drift import FORMAT_VERSION as DRIFT_FORMAT_VERSION
+from planner.drift import ConfigPending, DriftItem, DriftKind, DriftReport
+from planner.plan import FORMAT_VERSION as PLAN_FORMAT_VERSION
+from planner.plan import Action, Plan, Reason, StepKind, plan_to_json
+
+SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+
+
+def render_plan_json(plan: Plan, *, show_sensitive: bool = False) -> str:
+    return dump(plan_to_json(plan, show_sensitive=show_sensitive))
+
+
+def render_drift_json(report: DriftReport, *, show_sensitive: bool = False) -> str:
+    return dump(drift_to_json(report, show_sensitive=show_sensitive))
+
+
+def dump(doc: Any) -> str:
+    """Two-space indented JSON in the document's own key order, with a trailing newline."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def drift_to_json(report: DriftReport, *, show_sensitive: bool = False) -> dict[str, Any]:
+    """The drift report as a versioned document (schemas/drift.schema.json); env values masked."""
+    return {
+        "format_version": DRIFT_FORMAT_VERSION,
+        "planner_version": report.planner_version,
+        "workspace": report.workspace,
+        "created_at": report.created_at,
+        "has_drift": report.has_drift,
+        "summary": report.summary(),
+        "coverage": {"managed": report.managed_seen, "seen": report.jobs_seen},
+        "items": [_item_json(i, show_sensitive) for i in report.items],
+        "config_pending": [_pending_json(p, show_sensitive) for p in report.config_pending],
+        "ignored": list(report.ignored),
+    }
+
+
+def _item_json(item: DriftItem, show_sensitive: bool) -> dict[str, Any]:
+    return {
+        "kind": item.kind.value,
+        "address": item.address,
+        "job_name": item.job_name,
+        "project": item.project,
+        "location": item.location,
+        "detail": item.detail,
+        "live_state": item.live_state,
+        "recorded_state": item.recorded_state,
+        "changes": _changes_json(item.changes, show_sensitive),
+    }
+
+
+def _pending_json(pending: ConfigPending, show_sensitive: bool) -> dict[str, Any]:
+    return {
+        "address": pending.address,
+        "detail": pending.detail,
+        "changes": _changes_json(pending.changes, show_sensitive),
+    }
+
+
+def _changes_json(changes: tuple[FieldChange, ...], show_sensitive: bool) -> list[dict[str, Any]]:
+    return [c.to_json(show_sensitive=show_sensitive) for c in changes]
+
+
+# -- JSON Schemas ------------------------------------------------------------------------------
+
+
+def format_schema(schema: dict[str, Any]) -> str:
+    """The committed form of a schema: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _obj(properties: dict[str, Any], *, description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [{"type": "null"}, schema]}
+
+
+_STRING: Final = {"type": "string"}
+_NULLABLE_STRING: Final = {"type": ["string", "null"]}
+_COUNT: Final = {"type": "integer", "minimum": 0}
+_STRINGS: Final = {"type": "array", "items": {"type": "string"}}
+
+
+def _field_change_schema() -> dict[str, Any]:
+    return _obj(
+        {
+            "path": {
+                "type": "string",
+                "description": "dotted field path, e.g. jobSpec.workerPoolSpecs[0].replicaCount",
+            },
+            "kind": {"enum": ["add", "remove", "change"]},
+            "before": {"description": "value before (absent: null); env values masked unless --show-sensitive"},
+            "after": {"description": "value after (absent: null); env values masked unless --show-sensitive"},
+            "forces_replacement": {"type": "boolean"},
+            "sensitive": {"type": "boolean", "description": "the value is or holds an env value"},
+        },
+        description="one changed leaf",
+    )
+
+
+def plan_schema() -> dict[str, Any]:
+    """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
+    summary = _obj({a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action")
+    lifecycle = _obj(
+        {
+            "preventDestroy": {"type": "boolean"},
+            "ignoreChanges": _STRINGS,
+            "onRemove": {"enum": ["delete", "cancel", "forget"]},
+            "rerunOn": _STRINGS,
+        }
+    )
+    change = _obj(
+        {
+            "address": _STRING,
+            "action": {"enum": [a.value for a in Action]},
+            "action_reason": {"enum": [r.value for r in Reason]},
+            "reason": {"type": "string", "description": "action_reason in words"},
+            "project": _STRING,
+            "location": _STRING,
+            "display_name": _STRING,
+            "job": _nullable(
+                _obj(
+                    {"name": _STRING, "state": _NULLABLE_STRING},
+                    description="the live job acted on (replaced, cancelled, deleted, adopted)",
+                )
+            ),
+            "steps": {
+                "type": "array",
+                "description": "what apply does, in order",
+                "items": _obj(
+                    {
+                        "kind": {"enum": [k.value for k in StepKind]},
+                        "job": {
+                            "type": ["string", "null"],
+                            "description": "resource name acted on; null for create",
+                        },
+                    }
+                ),
+            },
+            "changes": {"type": "array", "items": {"$ref": "#/$defs/field_change"}},
+            "replace_paths": _STRINGS,
+            "after": _nullable({"type": "object", "description": "canonical desired spec"}),
+            "after_hash": _NULLABLE_STRING,
+            "lifecycle": _nullable(lifecycle),
+            "notes": _STRINGS,
+            "warnings": _STRINGS,
+        }
+    )
+    properties: dict[str, Any] = {
+        "format_version": {"const": PLAN_FORMAT_VERSION},
+        "planner_version": _STRING,
+        "workspace": _STRING,
+        "created_at": _STRING,
+        "prior_state": _nullable(_obj({"lineage": _STRING, "serial": _COUNT})),
+        "live_fingerprint": _STRING,
+        "config_hash": _STRING,
+        "targets": _STRINGS,
+        "summary": summary,
+        "has_changes": {"type": "boolean"},
+        "resource_changes": {"type": "array", "items": {"$ref": "#/$defs/resource_change"}},
+        "warnings": _STRINGS,
+    }
+    schema = _obj(properties)
+    schema["properties"]["fingerprint_entries"] = {
+        "type": "array",
+        "description": "saved plan files only: what the plan depends on, for the stale-plan check",
+        "items": _STRINGS,
+    }
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "planner plan",
+        "description": "`planner plan --format json` output and saved plan files (`-o`), which add fingerprint_entries",
+        **schema,
+        "$defs": {"resource_change": change, "field_change": _field_change_schema()},
+    }
+
+
+def drift_schema() -> dict[str, Any]:
+    """JSON Schema of `drift_to_json(report)`."""
+    item = _obj(
+        {
+            "kind": {"enum": [k.value for k in DriftKind]},
+            "address": _NULLABLE_STRING,
+            "job_name": _NULLABLE_STRING,
+            "project": _STRING,
+            "location": _STRING,
+            "detail": _STRING,
+            "live_state": _NULLABLE_STRING,
+            "recorded_state": _NULLABLE_STRING,
+            "changes": {
+                "type": "array",
+                "description": "last applied spec (before) to live spec (after)",
+                "items": {"$ref": "#/$defs/field_change"},
+            },
+        }
+    )
+    pending = _obj(
+        {
+            "address": _STRING,
+            "detail": _STRING,
+            "changes": {
+                "type": "array",
+                "description": "last applied spec (before) to configuration (after)",
+                "items": {"$ref": "#/$defs/field_change"},
+            },
+        },
+        description="the configuration differs from what was last applied: not drift",
+    )
+    schema = _obj(
+        {
+            "format_version": {"const": DRIFT_FORMAT_VERSION},
+            "planner_version": _STRING,
+            "workspace": _STRING,
+            "created_at": _STRING,
+            "has_drift": {"type": "boolean"},
+            "summary": _obj({k.value: _COUNT for k in DriftKind}, description="number of jobs per class"),
+            "coverage": _obj(
+                {"managed": _COUNT, "seen": _COUNT},
+                description="live jobs labelled as managed by planner, of all live jobs read",
+            ),
+            "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            "config_pending": {"type": "array", "items": {"$ref": "#/$defs/config_pending"}},
+            "ignored": {**_STRINGS, "description": "--ignore patterns"},
+        }
+    )
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "planner drift report",
+        "description": "`planner drift --format json` output",
+        **schema,
+        "$defs": {"item": item, "config_pending": pending, "field_change": _field_change_schema()},
+    }

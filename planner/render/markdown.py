@@ -1,0 +1,210 @@
+"""The markdown view: plans and drift reports for pull-request comments and $GITHUB_STEP_SUMMARY.
+
+A summary table first, then one collapsible `<details>` block per job with its diff.
+Rendered from the same JSON documents as the text view, with its line builders;
+every piece of free text is escaped for the table, HTML or code context it lands in.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from planner.render.style import ACTION_SYMBOLS
+from planner.render.text import (
+    DRIFT_LABELS,
+    NO_CHANGES,
+    changed_rows,
+    counts_line,
+    coverage_line,
+    drift_line,
+    drift_summary,
+    drifting_items,
+    field_lines,
+    header,
+    noted_rows,
+    short_job,
+    spec_lines,
+    state_word,
+    steps_text,
+    summary_extras,
+)
+
+# Characters that would start markdown syntax (or end a table cell) inside inline text.
+_MD_SPECIAL: Final = re.compile(r"([\\`*_\[\]|~])")
+_BACKTICKS: Final = re.compile(r"`+")
+_EMPTY_CELL: Final = "—"
+
+
+def escape(text: str) -> str:
+    """Inline markdown text that renders literally, also inside a table cell."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def code(text: str, *, cell: bool = False) -> str:
+    """An inline code span holding text literally; in a table cell `|` still needs its backslash."""
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    if cell:
+        text = text.replace("|", "\\|")
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def fenced(lines: Sequence[str], language: str) -> list[str]:
+    """A fenced code block longer than any backtick run inside it."""
+    longest = max((len(m) for line in lines for m in _BACKTICKS.findall(line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", *lines, fence]
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Cells are inserted as given: escape them first."""
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(cell or _EMPTY_CELL for cell in row) + " |" for row in rows]
+    return out
+
+
+def alert(kind: str, items: Sequence[str]) -> list[str]:
+    """A GitHub alert (`> [!WARNING]`) with one list item per entry; items already escaped."""
+    return [f"> [!{kind}]", *(f"> - {item}" for item in items)]
+
+
+def details(summary_html: str, body: Sequence[str]) -> list[str]:
+    # The blank lines let GitHub render the markdown inside the HTML block.
+    return [f"<details><summary>{summary_html}</summary>", "", *body, "", "</details>"]
+
+
+# -- plan --------------------------------------------------------------------------------------
+
+
+def render_plan_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = False) -> str:
+    rows = changed_rows(doc)
+    lines = [f"## planner plan: workspace {code(doc['workspace'])}", ""]
+    if doc["targets"]:
+        targets = ", ".join(code(t) for t in doc["targets"])
+        lines += [f"Targeting {targets} (other jobs are not planned).", ""]
+    if rows:
+        lines += table(("", "Address", "Action", "Reason", "Job"), [_row(c) for c in rows])
+        lines += ["", f"**{counts_line(doc)}**", ""]
+        unchanged = len(doc["resource_changes"]) - len(rows)
+        if unchanged:
+            lines += [f"{unchanged} unchanged {'job' if unchanged == 1 else 'jobs'} not listed.", ""]
+    else:
+        lines += [f"**{NO_CHANGES}**", ""]
+    warnings = [f"{code(c['address'])}: {escape(w)}" for c in rows for w in c["warnings"]]
+    warnings += [escape(w) for w in doc["warnings"]]
+    if warnings:
+        lines += [*alert("WARNING", warnings), ""]
+    notes = [f"{code(c['address'])}: {escape(n)}" for c in noted_rows(doc) for n in c["notes"]]
+    if notes:
+        lines += [*alert("NOTE", notes), ""]
+    for change in rows:
+        lines += [*_details(change, show_sensitive), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _row(change: Mapping[str, Any]) -> list[str]:
+    action = change["action"]
+    changes = change["changes"]
+    reason = change["reason"]
+    if changes:
+        reason += f" ({len(changes)} {'field' if len(changes) == 1 else 'fields'})"
+    job = change["job"]
+    job_cell = ""
+    if job is not None and action != "create":
+        job_cell = f"{code(short_job(job['name']), cell=True)} {escape(state_word(job['state']))}"
+    return [code(ACTION_SYMBOLS[action]), code(change["address"], cell=True), escape(action), escape(reason), job_cell]
+
+
+def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
+    action = change["action"]
+    summary = (
+        f"<code>{html.escape(ACTION_SYMBOLS[action])}</code> <b>{html.escape(change['address'])}</b> "
+        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
+    )
+    body = [f"- project {code(change['project'])}, location {code(change['location'])}"]
+    job = change["job"]
+    if job is not None:
+        body.append(f"- job {code(job['name'])} ({code(job['state']) if job['state'] else 'state unknown'})")
+    if change["steps"]:
+        body.append(f"- steps: {escape(steps_text(change))}")
+    extras = summary_extras(change)
+    if action == "replace" and not change["changes"]:
+        body.append("- spec unchanged: the job is created again")
+    elif extras and change["changes"]:
+        body.append(f"- {escape(extras[0])}")
+    body += [f"- **Warning:** {escape(w)}" for w in change["warnings"]]
+    if action == "create":
+        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
+    else:
+        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
+    if diff:
+        body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    return details(summary, body)
+
+
+# -- drift -------------------------------------------------------------------------------------
+
+
+def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = False) -> str:
+    items = drifting_items(doc)
+    lines = [f"## planner drift: workspace {code(doc['workspace'])}", ""]
+    if items:
+        rows = [
+            [
+                escape(DRIFT_LABELS.get(i["kind"], i["kind"])),
+                code(i["address"], cell=True) if i["address"] else "",
+                code(short_job(i["job_name"]), cell=True) if i["job_name"] else "",
+                escape(i["detail"]),
+            ]
+            for i in items
+        ]
+        lines += [*table(("Kind", "Address", "Job", "Detail"), rows), ""]
+    lines += [f"**{drift_line(doc)}**", ""]
+    lines += [f"Summary: {escape(drift_summary(doc))}  ", f"{escape(coverage_line(doc))}"]
+    if doc["ignored"]:
+        lines[-1] += "  "
+        lines.append("Ignored: " + ", ".join(code(p) for p in doc["ignored"]))
+    lines.append("")
+    for item in items:
+        lines += [*_drift_details(item, show_sensitive), ""]
+    pending = doc["config_pending"]
+    if pending:
+        lines += ["### Config not yet applied (not drift)", ""]
+        lines += [
+            *table(("Address", "Detail"), [[code(p["address"], cell=True), escape(p["detail"])] for p in pending]),
+            "",
+        ]
+        for p in pending:
+            if p["changes"]:
+                summary = f"<b>{html.escape(p['address'])}</b> {html.escape(p['detail'])}"
+                lines += [*details(summary, _diff_block(p["changes"], show_sensitive)), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
+    label = DRIFT_LABELS.get(item["kind"], item["kind"])
+    who = item["address"] or (short_job(item["job_name"]) if item["job_name"] else "?")
+    summary = f"{html.escape(label)}: <b>{html.escape(who)}</b> {html.escape(item['detail'])}"
+    body = [f"- project {code(item['project'])}, location {code(item['location'])}"]
+    if item["job_name"]:
+        body.append(f"- job {code(item['job_name'])}")
+    states = []
+    if item["recorded_state"]:
+        states.append(f"recorded {code(item['recorded_state'])}")
+    if item["live_state"]:
+        states.append(f"live {code(item['live_state'])}")
+    if states:
+        body.append(f"- state: {', '.join(states)}")
+    if item["changes"]:
+        body += ["", *_diff_block(item["changes"], show_sensitive)]
+    return details(summary, body)
+
+
+def _diff_block(changes: Sequence[Mapping[str, Any]], show_sensitive: bool) -> list[str]:
+    lines = field_lines(changes, split=True, show_sensitive=show_sensitive)
+    return fenced([f"{symbol} {text}" for symbol, text in lines], "diff")
