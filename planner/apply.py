@@ -232,7 +232,7 @@ class Applier:
         elif step.kind is StepKind.ADOPT:
             self._adopt(change, step.job)
         elif step.kind is StepKind.FORGET:
-            self.book.update(change.address, lambda r: None if r is not None and r.name == step.job else r)
+            self._forget_name(change.address, step.job)
         return step.job
 
     def _create(self, change: ResourceChange, known: set[str]) -> str:

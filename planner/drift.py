@@ -109,7 +109,12 @@ def detect_drift(
         claimed.add(record.name)
         claimed.update(record.old_names)
         job = live.jobs.get(record.name)
-        base = {"address": address, "job_name": record.name, "project": record.project, "location": record.location}
+        base: dict[str, Any] = {
+            "address": address,
+            "job_name": record.name,
+            "project": record.project,
+            "location": record.location,
+        }
         if record.pending is not None:
             items.append(
                 DriftItem(

@@ -323,13 +323,18 @@ class _AddressPlanner:
             if recorded is not None and recorded is not current and recorded in duplicates:
                 duplicates.remove(recorded)
                 rows.append(self._cleanup_row(recorded, Reason.REPLACED_CLEANUP))
-        for job in sorted(duplicates, key=lambda j: j.name):
-            rows.append(self._cleanup_row(job, Reason.DUPLICATE))
+        for duplicate in sorted(duplicates, key=lambda j: j.name):
+            rows.append(self._cleanup_row(duplicate, Reason.DUPLICATE))
         if self.record is not None:
             for name in self.record.old_names:
-                job = self.live.jobs.get(name)
-                if job is not None and (current is None or job.name != current.name):
-                    rows.append(self._cleanup_row(job, Reason.REPLACED_CLEANUP))
+                old = self.live.jobs.get(name)
+                if old is None:
+                    # Gone already: only the state needs to forget it.
+                    rows.append(
+                        self._base(Action.FORGET, Reason.ALREADY_GONE, None, steps=(Step(StepKind.FORGET, name),))
+                    )
+                elif current is None or old.name != current.name:
+                    rows.append(self._cleanup_row(old, Reason.REPLACED_CLEANUP))
         return rows
 
     def _base(self, action: Action, reason: Reason, job: LiveJob | None, **kw: Any) -> ResourceChange:

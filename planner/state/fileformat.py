@@ -21,7 +21,8 @@ from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, P
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _TOP_KEYS = frozenset({"version", "lineage", "serial", "planner_version", "jobs"})
 _RECORD_REQUIRED = frozenset({"name", "project", "location", "spec_hash", "spec", "last_state"})
-_RECORD_OPTIONAL = frozenset({"pending", "old_names"})
+_RECORD_OPTIONAL = frozenset({"pending", "old_names", "prevent_destroy", "on_remove"})
+_ON_REMOVE = frozenset({"delete", "cancel", "forget"})
 _PENDING_REQUIRED = frozenset({"action", "name", "since"})
 _PENDING_OPTIONAL = frozenset({"detail"})
 _JOURNAL_KEYS = frozenset({"lineage", "serial", "op", "address", "record"})
@@ -127,6 +128,8 @@ def record_to_json(rec: JobRecord) -> dict[str, Any]:
         "last_state": rec.last_state,
         "pending": pending_to_json(rec.pending),
         "old_names": list(rec.old_names),
+        "prevent_destroy": rec.prevent_destroy,
+        "on_remove": rec.on_remove,
     }
 
 
@@ -171,6 +174,12 @@ def record_from_json(address: str, data: Any, where: str) -> JobRecord:
     old = data.get("old_names", [])
     if not isinstance(old, list) or not all(isinstance(n, str) for n in old):
         _fail(f"{where}.old_names", "must be a list of strings")
+    prevent_destroy = data.get("prevent_destroy", False)
+    if not isinstance(prevent_destroy, bool):
+        _fail(f"{where}.prevent_destroy", f"must be a boolean, not {_type_name(prevent_destroy)}")
+    on_remove = data.get("on_remove", "delete")
+    if on_remove not in _ON_REMOVE:
+        _fail(f"{where}.on_remove", "must be one of delete, cancel, forget")
     return JobRecord(
         address=address,
         name=_str(data, "name", where),
@@ -181,6 +190,8 @@ def record_from_json(address: str, data: Any, where: str) -> JobRecord:
         last_state=_str(data, "last_state", where),
         pending=_pending_from_json(data.get("pending"), f"{where}.pending"),
         old_names=tuple(old),
+        prevent_destroy=prevent_destroy,
+        on_remove=on_remove,
     )
 
 

@@ -49,6 +49,10 @@ class JobRecord:
     last_state: str  # e.g. "JOB_STATE_RUNNING"
     pending: PendingStep | None = None
     old_names: tuple[str, ...] = ()  # replaced jobs whose cancel/delete is still to finish
+    # The job's lifecycle settings as last applied: once its YAML is gone, these still decide
+    # what removing it does (onRemove) and whether that is allowed (preventDestroy).
+    prevent_destroy: bool = False
+    on_remove: str = "delete"  # "delete" | "cancel" | "forget"
 
 
 @dataclass(frozen=True)
