@@ -37,3 +37,21 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
 def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A started emulator on a free loopback port, fast lifecycle, seeded."""
     return emulator_factory()
+
+
+# -- golden files (tests/testdata/<area>/<case>/…): `pytest --update-golden` rewrites them ------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite golden files under tests/testdata/ from the current output, then review the diff",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when pytest runs with --update-golden: golden tests write their files instead of comparing."""
+    return bool(request.config.getoption("--update-golden"))
