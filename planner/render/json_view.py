@@ -184,11 +184,16 @@ def plan_schema() -> dict[str, Any]:
         "warnings": _STRINGS,
     }
     schema = _obj(properties)
+    # Saved plan files only (`planner plan -o`): not required, so both forms validate.
     schema["properties"]["fingerprint_entries"] = {
         "type": "array",
         "description": "saved plan files only: what the plan depends on, for the stale-plan check",
         "items": _STRINGS,
     }
+    schema["properties"]["config"] = _obj(
+        {"files": _STRINGS, "hash": _STRING},
+        description="saved plan files only: the desired-state files the plan was made from",
+    )
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "planner plan",
