@@ -142,6 +142,7 @@ class GcsStore:
         max_attempts: int = 5,
         backoff: float = 0.1,
         poll_interval: float = 0.1,
+        delete_batch_size: int = _BATCH_LIMIT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.bucket = bucket
@@ -162,6 +163,7 @@ class GcsStore:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._poll_interval = poll_interval
+        self._batch_size = max(1, min(delete_batch_size, _BATCH_LIMIT))
         self._sleep = sleep
         self._mutex = threading.RLock()
         self._bucket_checked = False
@@ -377,8 +379,8 @@ class GcsStore:
     def _delete_many(self, names: Iterable[str]) -> None:
         """Best-effort deletion in batch requests of up to 100; failures leave stale, ignored objects."""
         pending = list(names)
-        for start in range(0, len(pending), _BATCH_LIMIT):
-            chunk = pending[start : start + _BATCH_LIMIT]
+        for start in range(0, len(pending), self._batch_size):
+            chunk = pending[start : start + self._batch_size]
             if len(chunk) == 1:
                 self._delete(chunk[0], None)
                 continue
@@ -568,9 +570,11 @@ class GcsStore:
                 deleted = self._delete(self.lock_object, int(lock_id))
             except _PreconditionFailed:
                 current = self.lock_info()
-                held = f" ({current.describe()})" if current else ""
+                if current is None:
+                    raise StateError(f"cannot {verb} state {self.description}: it is not locked") from None
                 raise StateError(
-                    f"cannot {verb} state {self.description}: lock ID {lock_id} does not match the current lock{held}"
+                    f"cannot {verb} state {self.description}: lock ID {lock_id} does not match "
+                    f"the current lock ({current.describe()})"
                 ) from None
             if not deleted:
                 raise StateError(
