@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ class EmulatorConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    data_path: str | None = None
+    data_path: str | os.PathLike[str] | None = None
     latency_ms: float = 0.0
     fail_rates: Mapping[int, float] = field(default_factory=dict)
     drop_rate: float = 0.0
@@ -137,22 +138,30 @@ def parse_fail_rates(items: Sequence[str]) -> dict[int, float]:
 def config_from_cli(
     host: str = "127.0.0.1",
     port: int = 8080,
-    data: str | None = None,
+    data: str | os.PathLike[str] | None = None,
     latency_ms: float = 0.0,
     fail_rate: Sequence[str] = (),
     lost_create_rate: float = 0.0,
     echo_defaults: bool = False,
-    max_page_size: int = 1000,
-    queue_seconds: float = 2.0,
-    run_seconds: float = 30.0,
-    cancel_seconds: float = 1.0,
+    max_page_size: int | None = None,
+    queue_seconds: float | None = None,
+    run_seconds: float | None = None,
+    cancel_seconds: float | None = None,
     create_quota: str | None = None,
     request_quota: str | None = None,
     allow_remote: bool = False,
     drop_rate: float = 0.0,
     seed: int | None = None,
 ) -> EmulatorConfig:
-    """The config for `planner emulator serve`; every bad value is a UsageError naming the flag."""
+    """The config for `planner emulator serve`; every bad value is a UsageError naming the flag.
+
+    None for a number means "the EmulatorConfig default".
+    """
+    base = EmulatorConfig()
+    max_page_size = base.max_page_size if max_page_size is None else max_page_size
+    queue_seconds = base.queue_seconds if queue_seconds is None else queue_seconds
+    run_seconds = base.run_seconds if run_seconds is None else run_seconds
+    cancel_seconds = base.cancel_seconds if cancel_seconds is None else cancel_seconds
     if not allow_remote and not is_loopback(host):
         raise UsageError(
             f"--host {host} is not a loopback address; the emulator has no authentication",

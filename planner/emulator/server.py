@@ -235,8 +235,9 @@ class EmulatorApp:
 
     def page_size(self, params: Mapping[str, str]) -> int:
         text = params.get("pageSize", params.get("page_size", ""))
+        default = min(self.config.default_page_size, self.config.max_page_size)
         if not text:
-            return self.config.default_page_size
+            return default
         try:
             size = int(text)
         except ValueError:
@@ -244,7 +245,7 @@ class EmulatorApp:
         if size < 0:
             raise wire.invalid_argument([("page_size", "The page size must not be negative.")])
         if size == 0:
-            return self.config.default_page_size
+            return default
         return min(size, self.config.max_page_size)
 
     def rpc_cancel(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
@@ -477,7 +478,7 @@ class Emulator:
             return self
         self._server = _Server((self.config.host, self.config.port), self.app)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="planner-emulator", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="planner-emulator", daemon=True
         )
         self._thread.start()
         return self
@@ -579,7 +580,8 @@ def running_emulator(
 def serve_forever(config: EmulatorConfig, *, ready: Callable[[Emulator], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM (for `planner emulator serve`); flushes the data file on the way out.
 
-    `ready` is called once the server listens (the CLI prints `emulator.url`). Ctrl-C ends with
+    `ready` is called once the server listens; without one, the URL is announced on stdout
+    (the port may have been chosen by the OS). Ctrl-C ends with
     KeyboardInterrupt after a clean stop, so the CLI can exit 130; SIGTERM returns normally.
     """
     stopping = threading.Event()
@@ -592,6 +594,8 @@ def serve_forever(config: EmulatorConfig, *, ready: Callable[[Emulator], None] |
     try:
         if ready is not None:
             ready(emulator)
+        else:
+            print(f"planner emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
         while not stopping.wait(0.5):
             pass
     finally:

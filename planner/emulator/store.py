@@ -280,8 +280,8 @@ class _Index:
 class DataLog:
     """The append-only, compacting, multi-process-safe data file (see the module docstring)."""
 
-    def __init__(self, path: str, *, fsync_interval: float, clock: Callable[[], float]):
-        self.path = os.path.abspath(path)
+    def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float, clock: Callable[[], float]):
+        self.path = os.path.abspath(os.fspath(path))
         self._fsync_interval = fsync_interval
         self._clock = clock
         self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -415,7 +415,7 @@ class JobStore:
         *,
         clock: Callable[[], float],
         timing: Timing,
-        data_path: str | None = None,
+        data_path: str | os.PathLike[str] | None = None,
         fsync_interval: float = 0.2,
         rng: random.Random | None = None,
         delete_active: str = "reject",
