@@ -166,8 +166,8 @@ def record_from_json(address: str, data: Any, where: str) -> JobRecord:
         _fail(where, f"must be an object, not {_type_name(data)}")
     _check_keys(data, where, _RECORD_REQUIRED, _RECORD_OPTIONAL)
     spec_hash = _str(data, "spec_hash", where)
-    if not _HASH.match(spec_hash):
-        _fail(f"{where}.spec_hash", "must be 64 lowercase hex digits (a SHA-256)")
+    if spec_hash and not _HASH.match(spec_hash):
+        _fail(f"{where}.spec_hash", "must be 64 lowercase hex digits (a SHA-256), or empty")
     spec = data["spec"]
     if not isinstance(spec, dict):
         _fail(f"{where}.spec", f"must be an object, not {_type_name(spec)}")

@@ -44,7 +44,7 @@ class JobRecord:
     name: str  # projects/p/locations/l/customJobs/ID
     project: str
     location: str
-    spec_hash: str  # 64 hex digits: SHA-256 of the canonical desired spec
+    spec_hash: str  # 64 hex digits: SHA-256 of the canonical desired spec ("" if unknown)
     spec: Mapping[str, Any]
     last_state: str  # e.g. "JOB_STATE_RUNNING"
     pending: PendingStep | None = None
