@@ -387,23 +387,11 @@ class Planned:
 
 
 def _plan(backend: Backend, client: Any, store: Any, desired: Any, targets: Sequence[str]) -> Planned:
-    from planner.plan import PlanOptions, make_plan
-    from planner.refresh import refresh
+    from planner.workflow import refresh_and_plan
 
     prior = store.read()
-    pairs = {(j.project, j.location) for j in desired.jobs.values()}
-    known: set[str] = set()
-    if prior is not None:
-        for record in prior.jobs.values():
-            pairs.add((record.project, record.location))
-            known.add(record.name)
-            known.update(record.old_names)
-    live = refresh(client, pairs, backend.workspace, known_names=known)
-    unknown = sorted(set(targets) - set(desired.jobs) - set(prior.jobs if prior else {}))
-    if unknown:
-        raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")
-    options = PlanOptions(workspace=backend.workspace, targets=frozenset(targets), created_at=_now())
-    return Planned(make_plan(desired, prior, live, options), prior, desired)
+    planned = refresh_and_plan(client, desired, prior, workspace=backend.workspace, targets=targets, created_at=_now())
+    return Planned(planned.plan, prior, desired)
 
 
 plan_options = _compose(
@@ -546,8 +534,9 @@ def _check_saved_plan(
 ) -> Any:
     """Refuse a stale saved plan and say what changed; return the prior state to apply on."""
     from planner.plan import live_entries
-    from planner.refresh import fingerprint, refresh
+    from planner.refresh import fingerprint
     from planner.validate import load_desired
+    from planner.workflow import read_live
 
     prior = store.read()
     problems: list[str] = []
@@ -569,13 +558,7 @@ def _check_saved_plan(
             problems.append("the configuration files changed since the plan")
     if not problems:
         pairs = {(c.project, c.location) for c in plan.changes if c.project}
-        known: set[str] = set()
-        if prior is not None:
-            for record in prior.jobs.values():
-                pairs.add((record.project, record.location))
-                known.add(record.name)
-                known.update(record.old_names)
-        live = refresh(client, pairs, backend.workspace, known_names=known)
+        live = read_live(client, None, prior, backend.workspace, extra_pairs=pairs)
         entries = live_entries(plan, prior, live, backend.workspace)
         if fingerprint(entries) != plan.live_fingerprint:
             before = {e[1]: e for e in plan.fingerprint_entries}
@@ -754,24 +737,16 @@ def drift_command(
 ) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
     from planner.drift import detect_drift
-    from planner.refresh import refresh
     from planner.render import render_drift
     from planner.validate import load_desired
+    from planner.workflow import read_live
 
     desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"])) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
         prior = store.read()  # read only: no lock taken, nothing written
-        pairs: set[tuple[str, str]] = set()
-        known: set[str] = set()
-        if desired is not None:
-            pairs.update((j.project, j.location) for j in desired.jobs.values())
-        if prior is not None:
-            for record in prior.jobs.values():
-                pairs.add((record.project, record.location))
-                known.add(record.name)
-        live = refresh(client, pairs, backend.workspace, known_names=known, include_unmanaged=include_unmanaged)
+        live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
             prior,
             live,
