@@ -78,8 +78,10 @@ class Document:
     file: str
     data: dict[str, Any]
     span: Span
-    # (line, column) of unquoted scalars that contain "${"; see `is_plain`.
-    plain: frozenset[tuple[int, int]] = frozenset()
+    # Where string values contain "${" (for variables): (path, written unquoted?). Keys never count.
+    templated: tuple[tuple[tuple[str | int, ...], bool], ...] = ()
+    # True if the file uses aliases, so one value may appear at several paths.
+    aliased: bool = False
 
     def location(self, span: Span, *, key: bool = False) -> SourceLocation:
         if key:
@@ -101,10 +103,6 @@ class Document:
                 return None
             span = found
         return span
-
-    def is_plain(self, span: Span) -> bool:
-        """True if the scalar at span was unquoted and holds "${" (a whole-value variable is re-typed)."""
-        return (span[0], span[1]) in self.plain
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
@@ -186,7 +184,7 @@ def parse_document(raw: bytes | str, file: str) -> tuple[Document | None, list[D
         got = _kind(value)
         loc = SourceLocation(file, span[0], span[1])
         return None, [Diagnostic(loc, "", f"the top level must be a mapping, got {got}")]
-    return Document(file, value, span, frozenset(builder.plain)), []
+    return Document(file, value, span, tuple(builder.templated), builder.aliased), []
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -259,7 +257,8 @@ class _Builder:
     def __init__(self, file: str):
         self.file = file
         self.diagnostics: list[Diagnostic] = []
-        self.plain: set[tuple[int, int]] = set()
+        self.templated: list[tuple[tuple[str | int, ...], bool]] = []
+        self.aliased = False
 
     def _problem(self, line: int, column: int, message: str, *, fatal: bool = False) -> None:
         self.diagnostics.append(Diagnostic(SourceLocation(self.file, line, column), "", message))
@@ -292,11 +291,11 @@ class _Builder:
         doc_start = yaml.DocumentStartEvent
         stream_end = yaml.StreamEndEvent
         resolve_plain = _resolve_plain
-        plain = self.plain
+        templated = self.templated
         anchors: dict[str, tuple[Any, Span, int]] = {}
 
         # A frame: [is_map, container, children, pending_key or None, key_line, key_col,
-        #           line, col, size, anchor, plain?]
+        #           line, col, size, anchor]
         stack: list[list[Any]] = []
         result: tuple[Any, Span] | None = None
         documents = 0
@@ -323,10 +322,11 @@ class _Builder:
                                 value = resolve_plain(text)
                             else:
                                 value = text
-                            if "${" in text:
-                                plain.add((line, col))
                         else:
                             value = text
+                        if "${" in text and stack and not (stack[-1][0] and stack[-1][3] is None):
+                            path = tuple(f[3] if f[0] else len(f[1]) for f in stack)
+                            templated.append((path, not event.style))
                     elif tag in _ALLOWED_TAGS:
                         try:
                             value = _resolve_tagged(tag, text)
@@ -340,6 +340,7 @@ class _Builder:
                     if event.anchor is not None:
                         anchors[event.anchor] = (value, span, 1)
                 else:
+                    self.aliased = True
                     anchored = anchors.get(event.anchor)
                     if anchored is None:
                         self._problem(line, col, f"undefined alias *{event.anchor}", fatal=True)

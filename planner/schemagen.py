@@ -274,7 +274,8 @@ def _schema_for(path: str, f: Field, facts: Mapping[str, Mapping[str, Any]]) -> 
             if key in fact:
                 schema[key] = fact[key]
         if fact.get("firstNotEmpty"):
-            schema["prefixItems"] = [{"minProperties": 1}]
+            # Inside allOf, so that `items` still applies to the first item too.
+            schema["allOf"] = [{"prefixItems": [{"minProperties": 1, "x-kind": "first worker pool"}]}]
     elif f.type == "object" and f.members:
         props = {name: _schema_for(f"{path}.{name}", m, facts) for name, m in f.members.items()}
         schema = {"type": "object", "additionalProperties": False, "properties": props}
@@ -310,8 +311,7 @@ def _schema_for(path: str, f: Field, facts: Mapping[str, Mapping[str, Any]]) -> 
                 "type": "string",
                 "pattern": fact["labelValue"],
                 "x-kind": "label value",
-                "description": "at most 64 lowercase letters, digits, '_' or '-' (international characters "
-                "allowed)",
+                "description": "at most 64 lowercase letters, digits, '_' or '-' (international characters allowed)",
             }
     elif fact.get("int64"):
         schema = {
@@ -342,9 +342,7 @@ def _schema_for(path: str, f: Field, facts: Mapping[str, Mapping[str, Any]]) -> 
 def _relaxed(schema: Any) -> Any:
     """The same schema without anything that makes a field mandatory: for `defaults`."""
     if isinstance(schema, dict):
-        return {
-            k: _relaxed(v) for k, v in schema.items() if k not in ("required", "if", "then", "minItems")
-        }
+        return {k: _relaxed(v) for k, v in schema.items() if k not in ("required", "if", "then", "minItems")}
     if isinstance(schema, list):
         return [_relaxed(v) for v in schema]
     return schema
@@ -434,8 +432,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
                 "propertyNames": {
                     "pattern": ADDRESS_PATTERN,
                     "x-kind": "job address",
-                    "description": "lowercase letters, digits and '-', starting with a letter, at most 63 "
-                    "characters",
+                    "description": "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
                 },
                 "additionalProperties": {"$ref": "#/$defs/job"},
             },

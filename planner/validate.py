@@ -1,0 +1,830 @@
+"""Turns loaded documents into the Desired model: variables, defaults, schema checks, normalisation.
+
+`load` hands it plain values with positions; it hands `plan` a Desired, or raises ConfigError
+with every problem found, each at file:line:column with its field path. It never reads the
+environment: the CLI gathers variables (--var, --var-file, PLANNER_VAR_*) and passes them in.
+
+Variables: ``${var.NAME}`` anywhere in a string value, ``${var.NAME:-default}`` with a default,
+``$${`` for a literal ``${``. A value that is nothing but one unquoted reference takes the
+type YAML would give the text (``acceleratorCount: ${var.gpus}`` with gpus=2 is the integer 2);
+quote it to keep a string. Mapping keys are never interpolated.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import gc
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from planner.apimodel import canonical_duration as _canonical_duration
+from planner.apimodel import is_reserved_label
+from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.errors import ConfigError, Diagnostic, SourceLocation
+from planner.load import Document, Span, _resolve_plain, load_documents
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+DESIRED_STATE_SCHEMA = "desired-state.schema.json"
+
+BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
+
+_VAR_TOKEN = re.compile(r"\$\$\{|\$\{var\.([^}]*)\}|\$\{var\.")
+_VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "boolean": "a boolean (true or false)",
+    "object": "a mapping",
+    "array": "a list",
+    "number": "a number",
+    "null": "null",
+}
+
+
+# Thousands of jobs repeat the same few durations and ignoreChanges paths.
+canonical_duration = functools.lru_cache(maxsize=1024)(_canonical_duration)
+
+
+# --- the schema, compiled once ------------------------------------------------------------------
+
+Check = Callable[[Any], bool]
+_IGNORED = frozenset({"$schema", "$defs", "title", "description", "format", "$comment"})
+
+
+def compile_check(schema: Any, root: Mapping[str, Any]) -> Check:
+    """A fast yes/no Draft 2020-12 check for the keywords planner's schemas use.
+
+    jsonschema needs about a millisecond per job (a fresh validator object per subschema), too
+    slow for 10,000 jobs; this closure tree answers "valid?" in a few microseconds. jsonschema
+    stays the authority: it runs on anything this rejects, to say why, and tests check that both
+    agree. An unknown keyword is an error here, never silently ignored.
+    """
+    if schema is True:
+        return lambda _v: True
+    if schema is False:
+        return lambda _v: False
+    rest = {k: v for k, v in schema.items() if k not in _IGNORED and not k.startswith("x-")}
+    checks: list[Check] = []
+    if rest.get("type") == "object" and "properties" in rest and "patternProperties" not in rest:
+        # The common case, one closure: type, properties, additionalProperties, required.
+        checks.append(_compile_object(rest, root))
+        for key in ("type", "properties", "additionalProperties", "required"):
+            rest.pop(key, None)
+    for key, value in rest.items():
+        checks.append(_compile_keyword(key, value, schema, root))
+    if not checks:
+        return lambda _v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+
+    def check_all(v: Any) -> bool:
+        for check in checks:  # noqa: SIM110 - a plain loop is faster than all() over a generator
+            if not check(v):
+                return False
+        return True
+
+    return check_all
+
+
+def _compile_object(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
+    props = {name: compile_check(sub, root) for name, sub in schema["properties"].items()}
+    extra_schema = schema.get("additionalProperties", True)
+    extra = None if extra_schema is False else compile_check(extra_schema, root)
+    required = tuple(schema.get("required", ()))
+
+    def check_object(v: Any) -> bool:
+        if type(v) is not dict:
+            return False
+        for name in required:
+            if name not in v:
+                return False
+        for name, item in v.items():
+            sub = props.get(name)
+            if sub is None:
+                if extra is None or not extra(item):
+                    return False
+            elif not sub(item):
+                return False
+        return True
+
+    return check_object
+
+
+def _is_type(name: str) -> Check:
+    if name == "string":
+        return lambda v: isinstance(v, str)
+    if name == "integer":
+        return lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    if name == "number":
+        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if name == "boolean":
+        return lambda v: isinstance(v, bool)
+    if name == "object":
+        return lambda v: isinstance(v, dict)
+    if name == "array":
+        return lambda v: isinstance(v, list)
+    if name == "null":
+        return lambda v: v is None
+    raise ValueError(f"unknown type {name!r}")
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return bool(a == b)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _compile_keyword(key: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
+    if key == "type":
+        types = [_is_type(t) for t in (value if isinstance(value, list) else [value])]
+        return types[0] if len(types) == 1 else (lambda v: any(t(v) for t in types))
+    if key == "properties":
+        props = {name: compile_check(sub, root) for name, sub in value.items()}
+
+        def check_properties(v: Any) -> bool:
+            if not isinstance(v, dict):
+                return True
+            for name, item in v.items():
+                sub = props.get(name)
+                if sub is not None and not sub(item):
+                    return False
+            return True
+
+        return check_properties
+    if key == "additionalProperties":
+        known = frozenset(schema.get("properties", {}))
+        if "patternProperties" in schema:
+            raise ValueError("patternProperties is not supported")
+        if value is False:
+            return lambda v: not isinstance(v, dict) or all(k in known for k in v)
+        extra = compile_check(value, root)
+        return lambda v: not isinstance(v, dict) or all(k in known or extra(x) for k, x in v.items())
+    if key == "required":
+        names = list(value)
+        return lambda v: not isinstance(v, dict) or all(n in v for n in names)
+    if key == "propertyNames":
+        name_check = compile_check(value, root)
+        return lambda v: not isinstance(v, dict) or all(name_check(k) for k in v)
+    if key == "minProperties":
+        return lambda v: not isinstance(v, dict) or len(v) >= value
+    if key == "items":
+        start = len(schema.get("prefixItems", ()))
+        item = compile_check(value, root)
+        return lambda v: not isinstance(v, list) or all(item(x) for x in v[start:])
+    if key == "prefixItems":
+        prefix = [compile_check(sub, root) for sub in value]
+        return lambda v: not isinstance(v, list) or all(c(x) for c, x in zip(prefix, v, strict=False))
+    if key == "minItems":
+        return lambda v: not isinstance(v, list) or len(v) >= value
+    if key == "maxItems":
+        return lambda v: not isinstance(v, list) or len(v) <= value
+    if key == "minLength":
+        return lambda v: not isinstance(v, str) or len(v) >= value
+    if key == "maxLength":
+        return lambda v: not isinstance(v, str) or len(v) <= value
+    if key == "pattern":
+        search = re.compile(value).search
+        return lambda v: not isinstance(v, str) or search(v) is not None
+    if key == "minimum":
+        return lambda v: not _is_number(v) or v >= value
+    if key == "maximum":
+        return lambda v: not _is_number(v) or v <= value
+    if key == "enum":
+        choices = list(value)
+        return lambda v: any(_json_equal(v, c) for c in choices)
+    if key == "const":
+        return lambda v: _json_equal(v, value)
+    if key == "allOf":
+        subs = [compile_check(sub, root) for sub in value]
+        return lambda v: all(c(v) for c in subs)
+    if key == "anyOf":
+        subs = [compile_check(sub, root) for sub in value]
+        return lambda v: any(c(v) for c in subs)
+    if key == "not":
+        sub = compile_check(value, root)
+        return lambda v: not sub(v)
+    if key == "if":
+        cond = compile_check(value, root)
+        then = compile_check(schema.get("then", True), root)
+        other = compile_check(schema.get("else", True), root)
+        return lambda v: then(v) if cond(v) else other(v)
+    if key in ("then", "else"):
+        return lambda _v: True  # handled by "if"
+    if key == "$ref":
+        if not isinstance(value, str) or not value.startswith("#/"):
+            raise ValueError(f"only local $ref is supported, not {value!r}")
+        target: Any = root
+        for part in value[2:].split("/"):
+            target = target[part]
+        resolved: list[Check] = []
+
+        def check_ref(v: Any) -> bool:
+            if not resolved:
+                resolved.append(compile_check(target, root))
+            return resolved[0](v)
+
+        return check_ref
+    raise ValueError(f"schema keyword {key!r} is not supported by the fast check")
+
+
+class _Schemas:
+    def __init__(self, schema: dict[str, Any]):
+        self.schema = schema
+        defs = schema["$defs"]
+        file_schema = copy.deepcopy(schema)
+        file_schema["properties"]["jobs"]["additionalProperties"] = True
+        self.file = Draft202012Validator(file_schema)
+        self.file_ok = compile_check(file_schema, file_schema)
+        job_schema = {"$ref": "#/$defs/job", "$defs": defs}
+        self.job = Draft202012Validator(job_schema)
+        self.job_ok = compile_check(job_schema, job_schema)
+        self.job_fields: dict[str, Any] = defs["job"]["properties"]
+
+
+@functools.cache
+def _schemas() -> _Schemas:
+    text = (SCHEMA_DIR / DESIRED_STATE_SCHEMA).read_text(encoding="utf-8")
+    return _Schemas(json.loads(text))
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def load_desired(paths: Sequence[str | Path], *, variables: Mapping[str, str]) -> Desired:
+    """Load, merge, check and normalise desired-state files; raise ConfigError with all problems."""
+    documents = load_documents(paths)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
+    try:
+        return _Validation(variables).run(documents)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+class _Validation:
+    def __init__(self, variables: Mapping[str, str]):
+        self.variables = variables
+        self.schemas = _schemas()
+        self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
+        self.good_paths: set[str] = set()
+
+    def report(self, location: SourceLocation | None, path: str, message: str) -> None:
+        # A value merged from `defaults` would otherwise be reported once per job.
+        self.diagnostics.setdefault((location, message), Diagnostic(location, path, message))
+
+    def run(self, documents: Sequence[Document]) -> Desired:
+        jobs: dict[str, DesiredJob] = {}
+        defined_at: dict[str, SourceLocation] = {}
+        for doc in documents:
+            self._document(doc, jobs, defined_at)
+        if self.diagnostics:
+            raise ConfigError(self.diagnostics.values())
+        ordered = {address: jobs[address] for address in sorted(jobs)}
+        return Desired(jobs=ordered, files=tuple(d.file for d in documents), config_hash=config_hash(ordered))
+
+    def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
+        data = _interpolate_document(self, doc)
+        assert isinstance(data, dict)
+        if not self.schemas.file_ok(data):
+            for error in self.schemas.file.iter_errors(data):
+                self._schema_error(doc, error, doc.span, ())
+
+        defaults = data.get("defaults")
+        defaults_span = doc.find(["defaults"])
+        if not isinstance(defaults, dict) or defaults_span is None:
+            defaults, defaults_span = {}, None
+        else:
+            self._semantic_checks(doc, defaults, defaults_span, ("defaults",))
+
+        raw_jobs = data.get("jobs")
+        jobs_span = doc.find(["jobs"])
+        if not isinstance(raw_jobs, dict) or jobs_span is None:
+            return
+        children = jobs_span[4]
+        assert isinstance(children, dict)
+        for address, job in raw_jobs.items():
+            job_span = children[address]
+            key_loc = doc.location(job_span, key=True)
+            if address in defined_at:
+                self.report(key_loc, f"jobs.{address}", f'job "{address}" is already defined at {defined_at[address]}')
+                continue
+            defined_at[address] = key_loc
+            built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
+            if built is not None:
+                jobs[address] = built
+
+    # --- one job ---
+
+    def _job(
+        self,
+        doc: Document,
+        data: dict[str, Any],
+        address: str,
+        job: Any,
+        job_span: Span,
+        defaults: dict[str, Any],
+        defaults_span: Span | None,
+    ) -> DesiredJob | None:
+        prefix: tuple[str | int, ...] = ("jobs", address)
+        key_loc = doc.location(job_span, key=True)
+        if not isinstance(job, dict):
+            self.report(doc.location(job_span), _format_path(prefix), f"expected a mapping, got {_describe(job)}")
+            return None
+        if defaults_span is not None:
+            job, job_span = _merge(defaults, defaults_span, job, job_span)
+        else:
+            job = dict(job)
+        job_children = job_span[4]
+        assert isinstance(job_children, dict)
+        for name in ("project", "location"):
+            if name not in job and isinstance(data.get(name), str):
+                job[name] = data[name]
+                file_span = doc.find([name])
+                assert file_span is not None
+                job_children = {**job_children, name: file_span}
+        job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
+
+        before = len(self.diagnostics)
+        if not self.schemas.job_ok(job):
+            for error in self.schemas.job.iter_errors(job):
+                self._schema_error(doc, error, job_span, prefix)
+        for name in ("project", "location"):
+            if name not in job:
+                self.report(
+                    key_loc,
+                    _format_path(prefix),
+                    f'no {name}: set "{name}" at the top of the file or on the job',
+                )
+        self._semantic_checks(doc, job, job_span, prefix)
+        if len(self.diagnostics) != before:
+            return None
+
+        _normalise(job)
+        lifecycle = job.get("lifecycle", {})
+        return DesiredJob(
+            address=address,
+            project=job["project"],
+            location=job["location"],
+            body={k: job[k] for k in BODY_FIELDS if k in job},
+            lifecycle=Lifecycle(
+                prevent_destroy=lifecycle.get("preventDestroy", False),
+                ignore_changes=tuple(lifecycle.get("ignoreChanges", ())),
+                on_remove=OnRemove(lifecycle.get("onRemove", "delete")),
+                rerun_on=tuple(lifecycle.get("rerunOn", ())),
+            ),
+            source=key_loc,
+            positions=_Positions(doc.file, job_span),
+        )
+
+    def _semantic_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
+        """What the schema cannot say: reserved labels, duration ranges, ignoreChanges paths."""
+        labels = job.get("labels")
+        if isinstance(labels, dict):
+            for key in labels:
+                if is_reserved_label(key):
+                    label_span = _find(span, ("labels", key))
+                    where = doc.location(label_span, key=True) if label_span else None
+                    self.report(
+                        where,
+                        _format_path((*prefix, "labels", key)),
+                        f'label "{key}" is reserved for planner (managed-by and planner-* identify its jobs)',
+                    )
+        spec = job.get("jobSpec")
+        scheduling = spec.get("scheduling") if isinstance(spec, dict) else None
+        if isinstance(scheduling, dict):
+            for name in ("timeout", "maxWaitDuration"):
+                value = scheduling.get(name)
+                if isinstance(value, str) and canonical_duration(value) is None:
+                    value_span = _find(span, ("jobSpec", "scheduling", name))
+                    self.report(
+                        doc.location(value_span) if value_span else None,
+                        _format_path((*prefix, "jobSpec", "scheduling", name)),
+                        f"duration {_describe(value)} is out of range (at most 315576000000s)",
+                    )
+        lifecycle = job.get("lifecycle")
+        ignore = lifecycle.get("ignoreChanges") if isinstance(lifecycle, dict) else None
+        if isinstance(ignore, list):
+            for i, path in enumerate(ignore):
+                if not isinstance(path, str):
+                    continue
+                if path in self.good_paths:
+                    continue
+                problem = check_field_path(path, self.schemas.job_fields)
+                if problem is None:
+                    self.good_paths.add(path)
+                if problem is not None:
+                    item_span = _find(span, ("lifecycle", "ignoreChanges", i))
+                    self.report(
+                        doc.location(item_span) if item_span else None,
+                        _format_path((*prefix, "lifecycle", "ignoreChanges", i)),
+                        problem,
+                    )
+
+    # --- schema errors → diagnostics ---
+
+    def _schema_error(self, doc: Document, error: ValidationError, root: Span, prefix: tuple[str | int, ...]) -> None:
+        rel = tuple(error.absolute_path)
+        path = _format_path((*prefix, *rel))
+        span = _find(root, rel) or root
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        kind = error.validator
+        value = error.instance
+
+        if kind == "additionalProperties" and isinstance(value, dict):
+            known = schema.get("properties", {})
+            output_only = schema.get("x-output-only", ())
+            children = span[4] if isinstance(span[4], dict) else {}
+            for key in value:
+                if key in known:
+                    continue
+                key_span = children.get(key, span)
+                where = doc.location(key_span, key=True)
+                key_path = _format_path((*prefix, *rel, key))
+                if key in output_only:
+                    self.report(where, key_path, f'"{key}" is output-only (set by Vertex AI); remove it')
+                else:
+                    self.report(where, key_path, _unknown_field(key, known))
+            return
+        if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
+            key = str(value)
+            children = span[4] if isinstance(span[4], dict) else {}
+            key_span = children.get(key, span)
+            what = schema.get("x-kind", "key")
+            rule = schema.get("description", f"must match {schema.get('pattern')}")
+            self.report(
+                doc.location(key_span, key=True), _format_path((*prefix, *rel, key)), f'invalid {what} "{key}": {rule}'
+            )
+            return
+        if kind == "required":
+            missing = [name for name in error.validator_value if isinstance(value, dict) and name not in value]
+            where = doc.location(span, key=True)
+            for name in missing:
+                self.report(where, path, f'missing required field "{name}"')
+            return
+        if kind in ("anyOf", "not") and "x-one-of" in schema:
+            names = " or ".join(schema["x-one-of"])
+            both = f"set only one of {names}, not both"
+            message = f"a worker pool needs one of {names}" if kind == "anyOf" else both
+            self.report(doc.location(span, key=True), path, message)
+            return
+        self.report(doc.location(span), path, _message(kind, error.validator_value, value, schema))
+
+
+def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) -> str:
+    fmt = schema.get("x-format")
+    got = _describe(value)
+    if fmt == "int64" and kind in ("type", "pattern", "minimum", "maximum"):
+        if kind in ("minimum", "pattern") and _is_negative(value):
+            return f"expected a non-negative integer, got {got}"
+        return f"expected an integer, got {got}"
+    if fmt == "duration" and kind == "pattern":
+        return f'expected a duration such as "3600s", "90m", "2h" or "1h30m", got {got}'
+    if kind == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
+        hint = ""
+        if "string" in types and isinstance(value, (int, float, bool)):
+            hint = " (put it in quotes to make it a string)"
+        return f"expected {words}, got {got}{hint}"
+    if kind == "enum":
+        what = schema.get("x-kind")
+        choices = ", ".join(str(c) for c in expected)
+        if what:
+            return f"{got} is not a {what}; expected one of {choices}"
+        return f"expected one of {choices}; got {got}"
+    if kind == "const":
+        return f"expected {json.dumps(expected)}, got {got}"
+    if kind == "pattern":
+        what = schema.get("x-kind")
+        rule = schema.get("description")
+        if what and rule:
+            return f"invalid {what} {got}: {rule}"
+        return f"{got} does not match {expected}"
+    if kind == "maxLength":
+        return f"must be at most {expected} characters long (got {len(value)})"
+    if kind == "minLength":
+        return "must not be empty" if expected == 1 else f"must be at least {expected} characters long"
+    if kind == "maxItems":
+        return f"at most {expected} entries allowed (got {len(value)})"
+    if kind == "minItems":
+        return f"needs at least {expected} {'entry' if expected == 1 else 'entries'}"
+    if kind == "minProperties":
+        what = schema.get("x-kind")
+        return f"the {what} must not be empty" if what else "must not be empty"
+    if kind == "minimum":
+        return f"must be at least {expected}, got {got}"
+    if kind == "maximum":
+        return f"must be at most {expected}, got {got}"
+    return f"{got}: failed {kind} {expected!r}"
+
+
+def _is_negative(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value < 0
+    return isinstance(value, str) and value.strip().startswith("-")
+
+
+def _unknown_field(key: str, known: Mapping[str, Any]) -> str:
+    names = sorted(known)
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    match = lowered.get(key.lower()) or (close[0] if close else None)
+    if match is not None:
+        return f'unknown field "{key}"; did you mean "{match}"?'
+    return f'unknown field "{key}" (expected one of: {", ".join(names)})'
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _format_path(parts: Sequence[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _SIMPLE_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
+
+
+def _find(span: Span, path: Sequence[str | int]) -> Span | None:
+    for part in path:
+        children = span[4]
+        if isinstance(children, dict) and isinstance(part, str):
+            found = children.get(part)
+        elif isinstance(children, list) and isinstance(part, int) and 0 <= part < len(children):
+            found = children[part]
+        else:
+            return None
+        if found is None:
+            return None
+        span = found
+    return span
+
+
+def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
+    """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args) names a settable field."""
+    parts = list(_PATH_PART.finditer(path))
+    if not parts or _rejoin(parts) != path:
+        return f'invalid field path "{path}": write it like jobSpec.workerPoolSpecs[0].containerSpec.args'
+    schema: Mapping[str, Any] = {"type": "object", "properties": fields}
+    for match in parts:
+        name, index = match.group(1), match.group(2)
+        if index is not None:
+            if schema.get("type") != "array":
+                return f'invalid field path "{path}": [{index}] follows a field that is not a list'
+            schema = schema.get("items", {})
+            continue
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            if name not in props or name in ("project", "location", "lifecycle"):
+                known = [n for n in props if n not in ("project", "location", "lifecycle")]
+                hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                suffix = f'; did you mean "{hint[0]}"?' if hint else ""
+                return f'invalid field path "{path}": unknown field "{name}"{suffix}'
+            schema = props[name]
+        elif isinstance(schema.get("additionalProperties"), dict):
+            schema = schema["additionalProperties"]
+        else:
+            return f'invalid field path "{path}": "{name}" has no fields'
+    return None
+
+
+def _rejoin(parts: Sequence[re.Match[str]]) -> str:
+    out = ""
+    for m in parts:
+        if m.group(2) is not None:
+            out += m.group(0)
+        else:
+            out += f".{m.group(1)}" if out else m.group(1)
+    return out
+
+
+# --- variables, defaults, normalisation ---------------------------------------------------------
+
+
+def _interpolate_text(text: str, variables: Mapping[str, str]) -> tuple[str, str | None]:
+    """Text with ${var.X} replaced; or (text, problem)."""
+    problem: str | None = None
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal problem
+        token = match.group(0)
+        if token == "$${":
+            return "${"
+        inner = match.group(1)
+        body = _VAR_BODY.fullmatch(inner) if inner is not None else None
+        if body is None:
+            usage = "write ${var.NAME} or ${var.NAME:-default}"
+            problem = problem or f'malformed variable reference "{token}": {usage}'
+            return token
+        name, default = body.group(1), body.group(2)
+        if name in variables:
+            return variables[name]
+        if default is not None:
+            return default
+        problem = problem or (
+            f'undefined variable "{name}": pass --var {name}=VALUE, --var-file, or PLANNER_VAR_{name}, '
+            f"or give a default with ${{var.{name}:-default}}"
+        )
+        return token
+
+    return _VAR_TOKEN.sub(replace, text), problem
+
+
+def _substitute(
+    validation: _Validation, doc: Document, value: Any, span: Span, path: Sequence[str | int], plain: bool
+) -> Any:
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    result, problem = _interpolate_text(value, validation.variables)
+    if problem is not None:
+        validation.report(doc.location(span), _format_path(path), problem)
+        return value
+    if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
+        typed = _resolve_plain(result) if result else result
+        if isinstance(typed, (bool, int)):
+            return typed
+    return result
+
+
+def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, Any]:
+    """The document's data with variables replaced (in place, unless aliases share values)."""
+    if doc.aliased:
+        plain = set()
+        for path, is_plain in doc.templated:
+            found = _find(doc.span, path)
+            if is_plain and found is not None:
+                plain.add((found[0], found[1]))
+        data = _copy_interpolated(validation, doc, doc.data, doc.span, (), plain)
+        assert isinstance(data, dict)
+        return data
+    data = doc.data
+    for path, is_plain in doc.templated:
+        container: Any = data
+        for part in path[:-1]:
+            container = container[part]
+        span = _find(doc.span, path)
+        assert span is not None
+        container[path[-1]] = _substitute(validation, doc, container[path[-1]], span, path, is_plain)
+    return data
+
+
+def _copy_interpolated(
+    validation: _Validation,
+    doc: Document,
+    value: Any,
+    span: Span,
+    path: tuple[str | int, ...],
+    plain: set[tuple[int, int]],
+) -> Any:
+    """A fresh copy of value (aliases become separate values) with variables replaced."""
+    if isinstance(value, str):
+        return _substitute(validation, doc, value, span, path, (span[0], span[1]) in plain)
+    children = span[4]
+    if isinstance(value, dict):
+        assert isinstance(children, dict)
+        return {k: _copy_interpolated(validation, doc, v, children[k], (*path, k), plain) for k, v in value.items()}
+    if isinstance(value, list):
+        assert isinstance(children, list)
+        return [_copy_interpolated(validation, doc, v, children[i], (*path, i), plain) for i, v in enumerate(value)]
+    return value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], base_span: Span, over: dict[str, Any], over_span: Span) -> tuple[dict[str, Any], Span]:
+    """Deep-merge over onto base (over wins, lists replace); values from base are copied."""
+    base_children = base_span[4]
+    over_children = over_span[4]
+    assert isinstance(base_children, dict) and isinstance(over_children, dict)
+    merged: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    for key, value in base.items():
+        if key not in over:
+            merged[key] = _copy(value)
+            spans[key] = base_children[key]
+    for key, value in over.items():
+        if key in base and isinstance(value, dict) and isinstance(base[key], dict):
+            merged[key], spans[key] = _merge(base[key], base_children[key], value, over_children[key])
+        else:
+            merged[key] = value
+            spans[key] = over_children[key]
+    return merged, (over_span[0], over_span[1], over_span[2], over_span[3], spans)
+
+
+def _normalise(job: dict[str, Any]) -> None:
+    """In place, on values this job owns: int64 as strings, durations as "Ns"."""
+    spec = job.get("jobSpec")
+    if not isinstance(spec, dict):
+        return
+    pools = spec.get("workerPoolSpecs")
+    if isinstance(pools, list):
+        for i, pool in enumerate(pools):
+            if isinstance(pool, dict) and "replicaCount" in pool:
+                pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
+    scheduling = spec.get("scheduling")
+    if isinstance(scheduling, dict):
+        changed = dict(scheduling)
+        for name in ("timeout", "maxWaitDuration"):
+            if isinstance(changed.get(name), str):
+                changed[name] = canonical_duration(changed[name]) or changed[name]
+        spec["scheduling"] = changed
+
+
+def config_hash(jobs: Mapping[str, DesiredJob]) -> str:
+    """sha256 of the canonical JSON of every job (address, project, location, body, lifecycle)."""
+    canonical = [
+        {
+            "address": job.address,
+            "project": job.project,
+            "location": job.location,
+            "body": job.body,
+            "lifecycle": {
+                "preventDestroy": job.lifecycle.prevent_destroy,
+                "ignoreChanges": list(job.lifecycle.ignore_changes),
+                "onRemove": job.lifecycle.on_remove.value,
+                "rerunOn": list(job.lifecycle.rerun_on),
+            },
+        }
+        for _, job in sorted(jobs.items())
+    ]
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Positions(Mapping[str, SourceLocation]):
+    """Dotted path -> SourceLocation for every value of one job, computed on first use."""
+
+    def __init__(self, file: str, span: Span):
+        self._file = file
+        self._span = span
+        self._table: dict[str, SourceLocation] | None = None
+
+    def _build(self) -> dict[str, SourceLocation]:
+        if self._table is None:
+            table: dict[str, SourceLocation] = {}
+            stack: list[tuple[str, Span]] = [("", self._span)]
+            while stack:
+                path, span = stack.pop()
+                if path:
+                    table[path] = SourceLocation(self._file, span[0], span[1])
+                children = span[4]
+                if isinstance(children, dict):
+                    for key, child in children.items():
+                        stack.append((_join(path, key), child))
+                elif isinstance(children, list):
+                    for i, child in enumerate(children):
+                        stack.append((f"{path}[{i}]", child))
+            self._table = table
+        return self._table
+
+    def __getitem__(self, key: str) -> SourceLocation:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+def _join(path: str, key: str) -> str:
+    if _SIMPLE_KEY.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
