@@ -531,11 +531,17 @@ class Emulator:
         create_time: float | str | datetime | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Insert a job straight into the store (validated like a create); returns it as GET would."""
+        """Insert a job straight into the store (validated like a create); returns it as GET would.
+
+        Raises ValueError for a body the API would reject or an unknown state.
+        """
         body = dict(job_json)
         if labels:
             body["labels"] = {**dict(body.get("labels") or {}), **labels}
-        spec = wire.decode_custom_job(body)
+        try:
+            spec = wire.decode_custom_job(body)
+        except ApiFailure as failure:
+            raise ValueError(failure.message) from None
         if state is not None and state not in apimodel.JOB_STATES:
             raise ValueError(f"unknown job state {state!r}")
         job = self.app.store.create(project, location, spec, created=_epoch(create_time), state=state)

@@ -28,7 +28,7 @@ import random
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -80,7 +80,7 @@ class JobRecord:
         return (-self.created, -int(self.id))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # shallow: only ever serialised, and asdict deep-copies slowly
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobRecord:
@@ -180,7 +180,7 @@ class OperationRecord:
         return f"projects/{self.project}/locations/{self.location}/operations/{self.id}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # shallow: only ever serialised, and asdict deep-copies slowly
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OperationRecord:

@@ -228,6 +228,8 @@ _ALIASES: Final[dict[str, dict[str, str]]] = {
     msg: {**{f: f for f in fields}, **{snake(f): f for f in fields}} for msg, fields in MESSAGES.items()
 }
 
+_SNAKE_NAMES: Final[dict[str, str]] = {f: snake(f) for fields in MESSAGES.values() for f in fields}
+
 _INT32_MAX: Final = 2**31 - 1
 _INT64_MAX: Final = 2**63 - 1
 _DURATION: Final = re.compile(r"^-?\d+(\.\d{1,9})?s$")
@@ -259,7 +261,7 @@ class _Decoder:
         aliases = _ALIASES[name]
         for key, raw in value.items():
             json_name = aliases.get(key)
-            sub = f"{path}.{snake(json_name or key)}"
+            sub = f"{path}.{snake(key) if json_name is None else _SNAKE_NAMES[json_name]}"
             if json_name is None:
                 self.fail(path, f'Invalid JSON payload received. Unknown name "{key}" at \'{path}\': '
                           "Cannot find field.")
