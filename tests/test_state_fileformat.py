@@ -14,7 +14,7 @@ from state_fixtures import record
 from planner import __version__
 from planner.errors import StateError
 from planner.state import JobRecord, JournalEntry, PendingStep, State, apply_entries, read_state, write_state
-from planner.state.fileformat import journal_line, read_journal_line
+from planner.state.fileformat import journal_line, read_journal_line, state_to_json
 
 LINEAGE = "00000000-0000-4000-8000-000000000001"
 
@@ -161,7 +161,7 @@ def test_model_is_immutable_and_apply_entries_replays_in_order() -> None:
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _text,
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | _text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
     max_leaves=10,
 )
@@ -182,5 +182,12 @@ def test_any_state_round_trips(addresses: list[str], spec: dict[str, Any], seria
     }
     state = State(lineage=LINEAGE, serial=serial, jobs=jobs)
     data = write_state(state)
+    assert data == (json.dumps(state_to_json(state), sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
     assert read_state(data, "s.json") == state
     assert write_state(read_state(data, "s.json")) == data
+
+
+def test_non_finite_numbers_are_never_written() -> None:
+    state = State.new().with_job(replace(record("a"), spec={"x": float("inf")}))
+    with pytest.raises(ValueError, match="inf"):
+        write_state(state)
