@@ -167,7 +167,9 @@ def parse_document(raw: bytes | str, file: str) -> tuple[Document | None, list[D
         loc = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
-            problem = f"{problem} ({exc.context})"
+            ctx = exc.context_mark
+            started = f" started at line {ctx.line + 1}" if ctx is not None and mark and ctx.line != mark.line else ""
+            problem = f"{problem} ({exc.context}{started})"
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
             problem += "; tabs are not allowed for indentation, use spaces"
         return None, [Diagnostic(loc, "", f"YAML syntax error: {problem}")]

@@ -511,6 +511,9 @@ def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) ->
         choices = ", ".join(str(c) for c in expected)
         if what:
             return f"{got} is not a {what}; expected one of {choices}"
+        close = difflib.get_close_matches(str(value), [str(c) for c in expected], n=1, cutoff=0.6)
+        if close:
+            return f'{got} is not a valid value; did you mean "{close[0]}"?'
         return f"expected one of {choices}; got {got}"
     if kind == "const":
         return f"expected {json.dumps(expected)}, got {got}"
