@@ -626,3 +626,18 @@ def test_unknown_format() -> None:
 def test_on_remove_values_in_schema_match_model() -> None:
     lifecycle = plan_schema()["$defs"]["resource_change"]["properties"]["lifecycle"]["anyOf"][1]
     assert lifecycle["properties"]["onRemove"]["enum"] == [o.value for o in OnRemove]
+
+
+def test_markdown_details_stay_within_a_github_comment() -> None:
+    from planner.render.markdown import DETAILS_BUDGET
+
+    plan = make(*[create(f"job-{i:04d}") for i in range(300)])
+    md = render_plan(plan, "markdown")
+    assert len(table_rows(md)) == 300  # the summary table is always complete
+    shown = len(DETAILS.findall(md))
+    assert 0 < shown < 300
+    assert len(md) <= DETAILS_BUDGET + 200
+    assert md.rstrip("\n").endswith(
+        f"Details of {300 - shown} more jobs are left out to keep this comment within GitHub's size limit."
+    )
+    assert "Details of" not in render_plan(CASES["mixed"], "markdown")

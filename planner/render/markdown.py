@@ -3,13 +3,15 @@
 A summary table first, then one collapsible `<details>` block per job with its diff.
 Rendered from the same JSON documents as the text view, with its line builders;
 every piece of free text is escaped for the table, HTML or code context it lands in.
+GitHub refuses comments over 65,536 characters, so once the table is written the
+per-job details stop at DETAILS_BUDGET characters and a line says how many were left out.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from planner.render.style import ACTION_SYMBOLS
@@ -36,6 +38,9 @@ from planner.render.text import (
 _MD_SPECIAL: Final = re.compile(r"([\\`*_\[\]|~])")
 _BACKTICKS: Final = re.compile(r"`+")
 _EMPTY_CELL: Final = "—"
+
+# Leaves room under GitHub's 65,536-character comment limit for what a workflow wraps around it.
+DETAILS_BUDGET: Final = 60_000
 
 
 def escape(text: str) -> str:
@@ -78,6 +83,30 @@ def details(summary_html: str, body: Sequence[str]) -> list[str]:
     return [f"<details><summary>{summary_html}</summary>", "", *body, "", "</details>"]
 
 
+def budgeted(
+    before: Sequence[str], entries: Iterable[Mapping[str, Any]], block: Callable[[Mapping[str, Any]], list[str]]
+) -> list[str]:
+    """One details block per entry while the document stays within DETAILS_BUDGET characters."""
+    used = sum(len(line) + 1 for line in before)
+    out: list[str] = []
+    left_out = 0
+    for entry in entries:
+        if left_out:
+            left_out += 1
+            continue
+        lines = [*block(entry), ""]
+        size = sum(len(line) + 1 for line in lines)
+        if used + size > DETAILS_BUDGET:
+            left_out = 1
+            continue
+        out += lines
+        used += size
+    if left_out:
+        jobs = "job is" if left_out == 1 else "jobs are"
+        out += [f"Details of {left_out} more {jobs} left out to keep this comment within GitHub's size limit.", ""]
+    return out
+
+
 # -- plan --------------------------------------------------------------------------------------
 
 
@@ -102,8 +131,7 @@ def render_plan_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = False
     notes = [f"{code(c['address'])}: {escape(n)}" for c in noted_rows(doc) for n in c["notes"]]
     if notes:
         lines += [*alert("NOTE", notes), ""]
-    for change in rows:
-        lines += [*_details(change, show_sensitive), ""]
+    lines += budgeted(lines, rows, lambda c: _details(c, show_sensitive))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -170,8 +198,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
         lines[-1] += "  "
         lines.append("Ignored: " + ", ".join(code(p) for p in doc["ignored"]))
     lines.append("")
-    for item in items:
-        lines += [*_drift_details(item, show_sensitive), ""]
+    lines += budgeted(lines, items, lambda i: _drift_details(i, show_sensitive))
     pending = doc["config_pending"]
     if pending:
         lines += ["### Config not yet applied (not drift)", ""]

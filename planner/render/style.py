@@ -51,6 +51,8 @@ class Style:
     color: bool = False
 
     def paint(self, text: str, *names: str) -> str:
+        if not self.color:
+            return text
         codes = [_CODES[n] for n in names if n]
         if not self.color or not codes or not text:
             return text

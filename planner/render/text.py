@@ -134,34 +134,36 @@ def format_value(parts: Sequence[PathPart], value: Any, *, show_sensitive: bool 
     """A value as JSON; an env value as `(sensitive value)` unless show_sensitive."""
     if is_sensitive(parts) and (not show_sensitive or value == MASK):
         return MASK
-    if not show_sensitive:
+    if not show_sensitive and isinstance(value, (dict, list)):
         value = mask_value(parts, value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _join(path: str, key: PathPart) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+Leaf = tuple[str, list[PathPart], Any]
 
 
-def leaves(path: str, value: Any) -> list[tuple[str, Any]]:
-    """(path, value) for every leaf; lists of scalars and empty containers stay whole."""
-    if isinstance(value, Mapping) and value:
-        out: list[tuple[str, Any]] = []
+def leaves(path: str, parts: list[PathPart], value: Any) -> list[Leaf]:
+    """(path, its parts, value) for every leaf; lists of scalars and empty containers stay whole."""
+    # dict, not Mapping: these are JSON documents, and the ABC check is slow on big plans.
+    if isinstance(value, dict) and value:
+        out: list[Leaf] = []
         for key in sorted(value):
-            out.extend(leaves(_join(path, str(key)), value[key]))
+            name = str(key)
+            out.extend(leaves(f"{path}.{name}" if path else name, [*parts, name], value[key]))
         return out
-    if isinstance(value, list) and any(isinstance(v, (Mapping, list)) for v in value):
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
         out = []
         for i, item in enumerate(value):
-            out.extend(leaves(_join(path, i), item))
+            out.extend(leaves(f"{path}[{i}]", [*parts, i], item))
         return out
-    return [(path, value)]
+    return [(path, parts, value)]
 
 
 def _assignments(path: str, value: Any, show_sensitive: bool) -> list[str]:
-    return [f"{p} = {format_value(parse_path(p), v, show_sensitive=show_sensitive)}" for p, v in leaves(path, value)]
+    return [
+        f"{p} = {format_value(parts, v, show_sensitive=show_sensitive)}"
+        for p, parts, v in leaves(path, parse_path(path), value)
+    ]
 
 
 def spec_lines(spec: Mapping[str, Any] | None, *, show_sensitive: bool = False) -> list[tuple[str, str]]:
