@@ -641,3 +641,11 @@ def test_markdown_details_stay_within_a_github_comment() -> None:
         f"Details of {300 - shown} more jobs are left out to keep this comment within GitHub's size limit."
     )
     assert "Details of" not in render_plan(CASES["mixed"], "markdown")
+
+
+def test_notes_of_changed_jobs_are_in_their_block() -> None:
+    from dataclasses import replace
+
+    plan = make(replace(delete_terminal(), notes=("a note <here>",)))
+    assert "    steps: delete …/510\n    Note: a note <here>\n" in render_plan(plan, "text")
+    assert "- Note: a note &lt;here&gt;\n" in render_plan(plan, "markdown")

@@ -165,6 +165,7 @@ def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
         body.append("- spec unchanged: the job is created again")
     elif extras and change["changes"]:
         body.append(f"- {escape(extras[0])}")
+    body += [f"- Note: {escape(n)}" for n in change["notes"]]
     body += [f"- **Warning:** {escape(w)}" for w in change["warnings"]]
     if action == "create":
         diff = spec_lines(change["after"], show_sensitive=show_sensitive)

@@ -265,6 +265,7 @@ def _block(change: Mapping[str, Any], style: Style, show_sensitive: bool) -> lis
     out += [f"{_INDENT}{style.field(symbol, symbol)} {text}" for symbol, text in body]
     if change["steps"]:
         out.append(f"{_INDENT}steps: {steps_text(change)}")
+    out += [f"{_INDENT}Note: {n}" for n in change["notes"]]
     out += [f"{_INDENT}{style.paint('Warning:', 'bold', 'yellow')} {w}" for w in change["warnings"]]
     return out
 
