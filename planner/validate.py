@@ -287,10 +287,17 @@ class _Validation:
         self.schemas = _schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
         self.good_paths: set[str] = set()
+        self.unresolved: set[SourceLocation] = set()
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
+        if location is not None and location in self.unresolved:
+            return  # the value still holds a ${var.X} that could not be replaced: said once
         # A value merged from `defaults` would otherwise be reported once per job.
         self.diagnostics.setdefault((location, message), Diagnostic(location, path, message))
+
+    def report_unresolved(self, location: SourceLocation, path: str, message: str) -> None:
+        self.report(location, path, message)
+        self.unresolved.add(location)
 
     def run(self, documents: Sequence[Document]) -> Desired:
         jobs: dict[str, DesiredJob] = {}
@@ -671,7 +678,7 @@ def _substitute(
         return value
     result, problem = _interpolate_text(value, validation.variables)
     if problem is not None:
-        validation.report(doc.location(span), _format_path(path), problem)
+        validation.report_unresolved(doc.location(span), _format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
         typed = _resolve_plain(result) if result else result
