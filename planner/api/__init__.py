@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Final
 
 import google.auth
@@ -59,21 +61,49 @@ def make_http_client(*, timeout: float = 60.0, trust_env: bool = True) -> httpx.
     )
 
 
+def _application_default_credentials(request: HttpxAuthRequest) -> google.auth.credentials.Credentials:
+    """ADC, in google-auth's order, without ever needing the `requests` package.
+
+    google.auth.default() loads a key file (GOOGLE_APPLICATION_CREDENTIALS, then gcloud's
+    application_default_credentials.json) without passing our transport on, and for an
+    external account (workload identity federation) it then imports google-auth's
+    `requests` transport, which fails where `requests` is not installed. So the two
+    files are loaded here with the httpx transport; the metadata server and App Engine
+    are left to google.auth.default(). Scopes are added by the caller: with scopes,
+    google-auth would also look up an external account's project ID (an STS exchange
+    and a Resource Manager call) that planner does not need.
+    """
+    from google.auth import _cloud_sdk, environment_vars
+
+    path = os.environ.get(environment_vars.CREDENTIALS, "")  # a missing file is an error, as in google-auth
+    if not path:
+        gcloud_file: str = _cloud_sdk.get_application_default_credentials_path()  # type: ignore[no-untyped-call]
+        path = gcloud_file if os.path.isfile(gcloud_file) else ""
+    if path:
+        with warnings.catch_warnings():
+            # The warning is about configuration from untrusted sources; ADC files are the user's own.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loaded = google.auth.load_credentials_from_file(path, request=request)  # type: ignore[no-untyped-call]
+        creds: google.auth.credentials.Credentials = loaded[0]
+        return creds
+    found, _project = google.auth.default(request=request)
+    return found
+
+
 def _credentials(
     explicit: google.auth.credentials.Credentials | None,
     impersonate_service_account: str | None,
     quota_project: str | None,
+    request: HttpxAuthRequest,
 ) -> google.auth.credentials.Credentials:
     if explicit is not None:
         creds = explicit
     else:
         try:
-            # Covers a key file in GOOGLE_APPLICATION_CREDENTIALS, gcloud user credentials,
-            # external accounts (workload identity federation) and the metadata server.
-            creds, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-        except google.auth.exceptions.DefaultCredentialsError as exc:
+            creds = _application_default_credentials(request)
+        except google.auth.exceptions.GoogleAuthError as exc:
             raise UsageError(
-                f"no Google credentials found: {exc}",
+                f"no usable Google credentials: {exc}",
                 hint="run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
                 "or use --emulator",
             ) from None
@@ -111,9 +141,9 @@ def build_client(
 ) -> VertexClient:
     """The client of one run.
 
-    `endpoint` None means Google's regional hosts with Application Default Credentials
-    (google-auth reads GOOGLE_APPLICATION_CREDENTIALS, gcloud's files and the metadata
-    server itself; planner reads no environment here). A plain-http loopback endpoint
+    `endpoint` None means Google's regional hosts with Application Default Credentials:
+    the key file named by GOOGLE_APPLICATION_CREDENTIALS (the one environment variable
+    read here, as google-auth would), gcloud's ADC file, then the metadata server. A plain-http loopback endpoint
     means anonymous requests: no credentials are looked up, impersonation is ignored.
     `credentials` replaces ADC (tests, embedding). Nothing is fetched until the first request.
     """
@@ -121,8 +151,13 @@ def build_client(
     if ep.anonymous:
         auth: GoogleAuth | None = None
     else:
-        creds = _credentials(credentials, impersonate_service_account, quota_project)
-        auth = GoogleAuth(creds, token_http=httpx.Client(timeout=min(timeout, 30.0)))
+        token_http = httpx.Client(timeout=min(timeout, 30.0))
+        try:
+            creds = _credentials(credentials, impersonate_service_account, quota_project, HttpxAuthRequest(token_http))
+        except BaseException:
+            token_http.close()
+            raise
+        auth = GoogleAuth(creds, token_http=token_http)
     # A loopback emulator must not be reached through an HTTP(S)_PROXY from the environment.
     http = make_http_client(timeout=timeout, trust_env=not ep.anonymous)
     limiter = RateLimiter(

@@ -110,7 +110,7 @@ class GoogleAuth(httpx.Auth):
         now: Callable[[], datetime.datetime] = _utcnow,
     ) -> None:
         self.credentials = credentials
-        self._own_http = token_http is None
+        # The client that reaches token endpoints; owned (and closed) by this object.
         self._token_http = token_http if token_http is not None else httpx.Client(timeout=30.0)
         self._request = HttpxAuthRequest(self._token_http)
         self._margin = datetime.timedelta(seconds=refresh_margin)
@@ -122,8 +122,7 @@ class GoogleAuth(httpx.Auth):
         return f"GoogleAuth({type(self.credentials).__name__})"
 
     def close(self) -> None:
-        if self._own_http:
-            self._token_http.close()
+        self._token_http.close()
 
     def _needs_refresh(self) -> bool:
         creds = self.credentials
