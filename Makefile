@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every run would compile every import again.
+	$(BIN)/python -m compileall -q -j0 $(VENV)/lib planner > /dev/null
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -25,8 +25,17 @@ def apply_once(work: Path, config: Path, latency_ms: float, parallelism: int, ta
     with emulator_process(data, "--latency-ms", str(latency_ms), "--run-seconds", "3600") as url:
         run = run_measured(
             planner_cmd(
-                "apply", str(config), "--auto-approve", "--parallelism", str(parallelism),
-                "--endpoint", url, "--state", str(state), "-q", "--no-color",
+                "apply",
+                str(config),
+                "--auto-approve",
+                "--parallelism",
+                str(parallelism),
+                "--endpoint",
+                url,
+                "--state",
+                str(state),
+                "-q",
+                "--no-color",
             ),
             cwd=work,
         )
@@ -54,7 +63,9 @@ def main() -> int:
     print(f"  {args.latency_ms:g} ms latency:            {with_latency:.2f} s")
     print(f"  ideal latency-bound time: {ideal:.2f} s  (jobs x latency / parallelism)")
     print(f"  budget 1.5 x ideal + no-latency time = {budget:.2f} s")
-    print(f"  overhead of latency: {with_latency - no_latency:.2f} s = {(with_latency - no_latency) / ideal:.2f} x ideal")
+    print(
+        f"  overhead of latency: {with_latency - no_latency:.2f} s = {(with_latency - no_latency) / ideal:.2f} x ideal"
+    )
     ok = with_latency <= budget
     print("RESULT:", "target met" if ok else "target NOT met")
     return 0 if ok else 1

@@ -34,7 +34,7 @@ def job_yaml(index: int) -> str:
         f"          replicaCount: 1\n"
         f"          containerSpec:\n"
         f"            imageUri: us-docker.pkg.dev/bench/train/model:{index % 7}\n"
-        f"            args: [--epochs, \"{index % 50}\", --seed, \"{index}\"]\n"
+        f'            args: [--epochs, "{index % 50}", --seed, "{index}"]\n'
         f"            env: [{{name: RUN, value: r{index}}}]\n"
         f"      scheduling: {{timeout: 2h}}\n"
     )

@@ -229,12 +229,14 @@ class Backend:
     def store(self) -> Any:
         from planner.state import open_store
 
-        return open_store(
+        store = open_store(
             self.state_spec,
             self.workspace,
             base_dir=DEFAULT_STATE_DIR,
             storage_host=os.environ.get("STORAGE_EMULATOR_HOST") or None,
         )
+        self._cleanups.append(store.close)
+        return store
 
     def close(self) -> None:
         while self._cleanups:
@@ -383,7 +385,7 @@ def schema_check() -> int:
 class Planned:
     plan: Any
     prior: Any
-    desired: Any
+    live: Any
 
 
 def _plan(backend: Backend, client: Any, store: Any, desired: Any, targets: Sequence[str]) -> Planned:
@@ -391,7 +393,7 @@ def _plan(backend: Backend, client: Any, store: Any, desired: Any, targets: Sequ
 
     prior = store.read()
     planned = refresh_and_plan(client, desired, prior, workspace=backend.workspace, targets=targets, created_at=_now())
-    return Planned(planned.plan, prior, desired)
+    return Planned(planned.plan, prior, planned.live)
 
 
 plan_options = _compose(
@@ -477,9 +479,10 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
     from planner.plan import plan_from_json
     from planner.render import render_plan
     from planner.validate import load_desired
+    from planner.workflow import refreshed
 
     color = _use_color(opts["no_color"])
-    apply_options_ = dict(parallelism=parallelism, wait_timeout=_duration(wait_timeout, "--wait-timeout"))
+    wait_seconds = _duration(wait_timeout, "--wait-timeout")
     saved = _read_plan_file(paths[0]) if _is_plan_file(paths) else None
     desired = None
     if saved is None:
@@ -494,22 +497,22 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
                 plan = plan_from_json(saved)
                 if plan.workspace != backend.workspace:
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
-                prior = _check_saved_plan(backend, client, store, plan, saved, opts)
+                prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
                 planned = _plan(backend, client, store, desired, opts["targets"])
-                plan, prior = planned.plan, planned.prior
+                plan, prior, live = planned.plan, planned.prior, planned.live
+            fresh = refreshed(prior, live) if prior is not None else None
             if not opts["quiet"] or not plan.has_changes:
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())
             if not plan.has_changes:
-                if prior is not None and _journal_pending(store):
+                if fresh is not None and (fresh is not prior or _journal_pending(store)):
                     with _signals_deferred():
-                        store.write(prior)
+                        store.write(fresh)
                 return EXIT_OK
             if saved is None and not auto_approve:
                 _confirm()
-            return _run_apply(
-                plan, prior, client, store, ApplyOptions(workspace=backend.workspace, **apply_options_), color
-            )
+            options = ApplyOptions(workspace=backend.workspace, parallelism=parallelism, wait_timeout=wait_seconds)
+            return _run_apply(plan, fresh, client, store, options, color)
 
 
 def _journal_pending(store: Any) -> bool:
@@ -531,7 +534,7 @@ def _confirm() -> None:
 
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
-) -> Any:
+) -> tuple[Any, Any]:
     """Refuse a stale saved plan and say what changed; return the prior state to apply on."""
     from planner.plan import live_entries
     from planner.refresh import fingerprint
@@ -581,7 +584,7 @@ def _check_saved_plan(
             "the saved plan is stale:\n  - " + "\n  - ".join(problems),
             hint="run `planner plan` again and review the new plan",
         )
-    return prior
+    return prior, live
 
 
 def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, color: bool) -> int:
@@ -695,7 +698,7 @@ class _Progress:
 
 
 def _step_text(step: Any) -> str:
-    kind = step.kind.value
+    kind = str(step.kind.value)
     if step.job and kind != "create":
         return f"{kind} {step.job.rsplit('/', 1)[-1]}"
     return kind

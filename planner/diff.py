@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from deepdiff import DeepDiff
-
 MASK: Final = "(sensitive value)"
 
 PathPart = str | int
@@ -111,6 +109,8 @@ def _remove(node: Any, parts: Sequence[PathPart]) -> None:
 
 def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> tuple[FieldChange, ...]:
     """Leaf-level changes from before (live or prior) to after (desired), sorted by path."""
+    from deepdiff import DeepDiff  # imported here: it is slow to import and only needed for differing jobs
+
     diff = DeepDiff(dict(before or {}), dict(after or {}), view="tree", threshold_to_diff_deeper=0)
     rows: list[FieldChange] = []
     for report, levels in diff.items():

@@ -6,7 +6,7 @@ No printing and no flags: the CLI calls these with what it parsed, tests call th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
@@ -65,3 +65,19 @@ def refresh_and_plan(
     live = read_live(client, desired, prior, workspace)
     options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at)
     return Planned(make_plan(desired, prior, live, options), live)
+
+
+def refreshed(prior: State, live: Live) -> State:
+    """The prior state with each job's live state recorded, as Terraform's refresh does.
+
+    Drift reports a job that became FAILED/CANCELLED "since the last apply" by comparing with
+    the state recorded here.
+    """
+    jobs = dict(prior.jobs)
+    changed = False
+    for address, record in prior.jobs.items():
+        job = live.jobs.get(record.name)
+        if job is not None and job.state != record.last_state:
+            jobs[address] = replace(record, last_state=job.state)
+            changed = True
+    return replace(prior, jobs=jobs) if changed else prior

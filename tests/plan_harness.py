@@ -40,10 +40,7 @@ def seed_case(emulator: Emulator, case: Mapping[str, Any], desired: Desired) -> 
     for index, job in enumerate(case.get("live", [])):
         spec = _spec(job.get("spec", "desired"), job.get("address"), desired)
         address = job.get("address")
-        if address:
-            body = request_body(canonical_spec(spec), address, job.get("workspace", workspace))
-        else:
-            body = dict(spec)
+        body = request_body(canonical_spec(spec), address, job.get("workspace", workspace)) if address else dict(spec)
         project = job.get("project", "demo-project")
         location = job.get("location", "us-central1")
         created = f"2026-11-{20 + index // 24:02d}T{index % 24:02d}:00:00Z"
@@ -62,7 +59,9 @@ def seed_case(emulator: Emulator, case: Mapping[str, Any], desired: Desired) -> 
             spec_hash=spec_hash(spec),
             spec=spec,
             last_state=rec.get("last_state", "JOB_STATE_RUNNING"),
-            old_names=tuple(names.get(h, f"projects/demo-project/locations/us-central1/customJobs/{h}") for h in rec.get("old", [])),
+            old_names=tuple(
+                names.get(h, f"projects/demo-project/locations/us-central1/customJobs/{h}") for h in rec.get("old", [])
+            ),
             prevent_destroy=bool(rec.get("prevent_destroy", False)),
             on_remove=rec.get("on_remove", "delete"),
         )

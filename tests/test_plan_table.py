@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.desired import Desired, DesiredJob, Lifecycle
 from planner.errors import PlanRefusedError
 from planner.plan import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
 from planner.refresh import Live, LiveJob, live_job
@@ -22,7 +22,11 @@ def body(image: str = "img:1", **extra: Any) -> dict[str, Any]:
         "labels": {"team": "vision"},
         "jobSpec": {
             "workerPoolSpecs": [
-                {"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1", "containerSpec": {"imageUri": image}}
+                {
+                    "machineSpec": {"machineType": "n1-standard-4"},
+                    "replicaCount": "1",
+                    "containerSpec": {"imageUri": image},
+                }
             ]
         },
     }
@@ -37,7 +41,14 @@ def desired(*jobs: tuple[str, dict[str, Any], Lifecycle]) -> Desired:
     )
 
 
-def live(address: str, b: dict[str, Any], state: str = "JOB_STATE_RUNNING", job_id: str = "1", created: str = "2026-01-01T00:00:00Z", workspace: str = W) -> LiveJob:
+def live(
+    address: str,
+    b: dict[str, Any],
+    state: str = "JOB_STATE_RUNNING",
+    job_id: str = "1",
+    created: str = "2026-01-01T00:00:00Z",
+    workspace: str = W,
+) -> LiveJob:
     resource = request_body(canonical_spec(b), address, workspace)
     resource.update(name=f"projects/{P}/locations/{L}/customJobs/{job_id}", state=state, createTime=created)
     return live_job(resource)
@@ -116,7 +127,9 @@ def test_other_terminal_state_is_noop_with_note() -> None:
 
 def test_spec_change_replaces_running_job_cancel_create_delete() -> None:
     c = only(
-        plan_of(desired(("a", body("img:2"), LC)), state(record("a", body())), lv(live("a", body(), "JOB_STATE_RUNNING")))
+        plan_of(
+            desired(("a", body("img:2"), LC)), state(record("a", body())), lv(live("a", body(), "JOB_STATE_RUNNING"))
+        )
     )
     assert (c.action, c.reason) == (Action.REPLACE, Reason.SPEC_CHANGED)
     assert [s.kind for s in c.steps] == [StepKind.CANCEL, StepKind.CREATE, StepKind.DELETE]
@@ -126,7 +139,9 @@ def test_spec_change_replaces_running_job_cancel_create_delete() -> None:
 
 def test_spec_change_of_finished_job_needs_no_cancel() -> None:
     c = only(
-        plan_of(desired(("a", body("img:2"), LC)), state(record("a", body())), lv(live("a", body(), "JOB_STATE_SUCCEEDED")))
+        plan_of(
+            desired(("a", body("img:2"), LC)), state(record("a", body())), lv(live("a", body(), "JOB_STATE_SUCCEEDED"))
+        )
     )
     assert [s.kind for s in c.steps] == [StepKind.CREATE, StepKind.DELETE]
     assert not c.warnings
@@ -208,7 +223,12 @@ def test_ignore_changes_hides_a_difference() -> None:
 
 
 def test_old_replaced_job_is_deleted_and_gone_one_forgotten() -> None:
-    rec = record("a", body(), job_id="3", old_names=(f"projects/{P}/locations/{L}/customJobs/1", f"projects/{P}/locations/{L}/customJobs/2"))
+    rec = record(
+        "a",
+        body(),
+        job_id="3",
+        old_names=(f"projects/{P}/locations/{L}/customJobs/1", f"projects/{P}/locations/{L}/customJobs/2"),
+    )
     p = plan_of(
         desired(("a", body(), LC)),
         state(rec),
@@ -229,20 +249,30 @@ def test_other_workspace_jobs_are_ignored() -> None:
 
 
 def test_echoed_defaults_and_int_enums_plan_as_noop() -> None:
-    b = body(jobSpec={
-        "workerPoolSpecs": [{"machineSpec": {"machineType": "n1", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1}, "replicaCount": "1", "containerSpec": {"imageUri": "i"}}],
-        "baseOutputDirectory": {"outputUriPrefix": "gs://b/out"},
-    })
+    b = body(
+        jobSpec={
+            "workerPoolSpecs": [
+                {
+                    "machineSpec": {"machineType": "n1", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1},
+                    "replicaCount": "1",
+                    "containerSpec": {"imageUri": "i"},
+                }
+            ],
+            "baseOutputDirectory": {"outputUriPrefix": "gs://b/out"},
+        }
+    )
     echoed = {
         "displayName": "train",
         "labels": {"team": "vision"},
         "jobSpec": {
-            "workerPoolSpecs": [{
-                "machineSpec": {"machineType": "n1", "acceleratorType": 5, "acceleratorCount": 1},
-                "replicaCount": 1,
-                "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 100},
-                "containerSpec": {"imageUri": "i", "args": [], "env": []},
-            }],
+            "workerPoolSpecs": [
+                {
+                    "machineSpec": {"machineType": "n1", "acceleratorType": 5, "acceleratorCount": 1},
+                    "replicaCount": 1,
+                    "diskSpec": {"bootDiskType": "pd-ssd", "bootDiskSizeGb": 100},
+                    "containerSpec": {"imageUri": "i", "args": [], "env": []},
+                }
+            ],
             "scheduling": {"timeout": "604800s", "strategy": "STANDARD", "restartJobOnWorkerRestart": False},
             "baseOutputDirectory": {"outputUriPrefix": "gs://b/out/"},
             "enableWebAccess": False,

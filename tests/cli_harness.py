@@ -1,0 +1,103 @@
+"""Run the real `planner` command line in a subprocess against an emulator, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.emulator import Emulator
+
+WORKSPACE = "default"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """`planner …` in `cwd`, pointed at one emulator and one local state file."""
+
+    def __init__(self, cwd: Path, emulator: Emulator, *, state: Path | None = None):
+        self.cwd = cwd
+        self.emulator = emulator
+        self.state = state or cwd / "state" / f"{WORKSPACE}.json"
+
+    def argv(self, *args: str, backend: bool = True) -> list[str]:
+        extra = ["--endpoint", self.emulator.url, "--state", str(self.state)] if backend else []
+        return [sys.executable, "-m", "planner", *args, *extra]
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
+        env["NO_COLOR"] = "1"
+        return env
+
+    def run(self, *args: str, backend: bool = True, timeout: float = 120, stdin: str | None = None) -> Result:
+        proc = subprocess.run(
+            self.argv(*args, backend=backend),
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(),
+            input=stdin,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+
+
+def labelled_jobs(emulator: Emulator, project: str, location: str, workspace: str = WORKSPACE) -> list[dict[str, Any]]:
+    """Every job the emulator holds that carries planner's labels for the workspace (through HTTP)."""
+    import httpx
+
+    jobs: list[dict[str, Any]] = []
+    token = ""
+    query = f'labels.managed-by="planner" AND labels.planner-workspace="{workspace}"'
+    with httpx.Client(timeout=30) as http:
+        while True:
+            params = {"filter": query, "pageSize": "1000", **({"pageToken": token} if token else {})}
+            r = http.get(f"{emulator.url}/v1/projects/{project}/locations/{location}/customJobs", params=params)
+            r.raise_for_status()
+            body = r.json()
+            jobs.extend(body.get("customJobs", []))
+            token = body.get("nextPageToken", "")
+            if not token:
+                return jobs
+
+
+def duplicates(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(j["labels"]["planner-address"] for j in jobs)
+    return {a: n for a, n in counts.items() if n > 1}
+
+
+def config_text(count: int, *, project: str = "demo-project", image_tag: str = "1", extra: str = "") -> str:
+    lines = ["version: 1", f"project: {project}", "location: us-central1", "jobs:"]
+    for i in range(count):
+        lines += [
+            f"  job-{i:04d}:",
+            f"    displayName: job-{i:04d}",
+            "    jobSpec:",
+            "      workerPoolSpecs:",
+            "        - machineSpec: {machineType: n1-standard-4}",
+            "          replicaCount: 1",
+            f"          containerSpec: {{imageUri: 'us-docker.pkg.dev/demo/train/model:{image_tag}', args: ['--i', '{i}']}}",
+        ]
+        if extra:
+            lines.append(extra)
+    return "\n".join(lines) + "\n"
