@@ -25,10 +25,13 @@ class Result:
 class Cli:
     """`planner …` in `cwd`, pointed at one emulator and one local state file."""
 
-    def __init__(self, cwd: Path, emulator: Emulator, *, state: Path | None = None):
+    def __init__(
+        self, cwd: Path, emulator: Emulator, *, state: Path | str | None = None, env: dict[str, str] | None = None
+    ):
         self.cwd = cwd
         self.emulator = emulator
         self.state = state or cwd / "state" / f"{WORKSPACE}.json"
+        self.extra_env = env or {}
 
     def argv(self, *args: str, backend: bool = True) -> list[str]:
         extra = ["--endpoint", self.emulator.url, "--state", str(self.state)] if backend else []
@@ -37,6 +40,7 @@ class Cli:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
         env["NO_COLOR"] = "1"
+        env.update(self.extra_env)
         return env
 
     def run(self, *args: str, backend: bool = True, timeout: float = 120, stdin: str | None = None) -> Result:

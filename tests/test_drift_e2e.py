@@ -73,8 +73,15 @@ def test_every_out_of_band_change_is_classified(applied) -> None:  # type: ignor
         custom_job={
             "display_name": "stray",
             "labels": {"managed-by": "planner", "planner-workspace": "default", "planner-address": "stray"},
-            "job_spec": {"worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-4"},
-                                                "replica_count": 1, "container_spec": {"image_uri": "img"}}]},
+            "job_spec": {
+                "worker_pool_specs": [
+                    {
+                        "machine_spec": {"machine_type": "n1-standard-4"},
+                        "replica_count": 1,
+                        "container_spec": {"image_uri": "img"},
+                    }
+                ]
+            },
         },
     )
     # an unlabelled job
@@ -82,8 +89,15 @@ def test_every_out_of_band_change_is_classified(applied) -> None:  # type: ignor
         parent=PARENT,
         custom_job={
             "display_name": "hand-made",
-            "job_spec": {"worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-4"},
-                                                "replica_count": 1, "container_spec": {"image_uri": "img"}}]},
+            "job_spec": {
+                "worker_pool_specs": [
+                    {
+                        "machine_spec": {"machine_type": "n1-standard-4"},
+                        "replica_count": 1,
+                        "container_spec": {"image_uri": "img"},
+                    }
+                ]
+            },
         },
     )
     emulator.request_log.clear()
