@@ -457,10 +457,27 @@ def load_sources(repo_root: Path) -> tuple[FieldTables, dict[str, Any]]:
 
 
 def generate(repo_root: Path) -> dict[str, str]:
-    """Every generated file: path relative to repo_root -> its text."""
+    """Every generated file: path relative to repo_root -> its text.
+
+    Besides the two input schemas built here, this includes the plan and drift JSON schemas
+    that the JSON views describe themselves with, so one command keeps all of schemas/ current.
+    """
     tables, overlay = load_sources(repo_root)
     job = build_custom_job_schema(tables, overlay)
-    return {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: dump(build_desired_state_schema(job))}
+    files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: dump(build_desired_state_schema(job))}
+    files.update(_view_schemas())
+    return files
+
+
+def _view_schemas() -> dict[str, str]:
+    try:
+        from planner.render.json_view import drift_schema, format_schema, plan_schema
+    except ImportError:  # the views are another module's; without them there is nothing to add
+        return {}
+    return {
+        "schemas/plan.schema.json": format_schema(plan_schema()),
+        "schemas/drift.schema.json": format_schema(drift_schema()),
+    }
 
 
 def check(repo_root: Path) -> list[str]:

