@@ -296,8 +296,8 @@ def _glob(pattern: str) -> Callable[[str], bool]:
 def compile_filter(text: str) -> Predicate:
     """A predicate over a job as the list method sees it: `state` a name, times as epoch floats.
 
-    The job mapping must carry `displayName`, `state`, `labels`, and `createTime`/`updateTime`
-    as float seconds under the keys `_createTime`/`_updateTime`.
+    The job mapping must carry `displayName`, `state`, `labels` (always, possibly empty), and
+    `createTime`/`updateTime` as float seconds under the keys `_createTime`/`_updateTime`.
     """
     node = parse_filter(text)
     if node is None:
@@ -369,18 +369,20 @@ def _compile_labels(rest: list[str], op: str, value: str, path: str) -> Predicat
         if op != ":":
             raise FilterError(f"compare a label with labels.KEY=VALUE, not {path}{op}{value}")
         key = value
-        return lambda job: key in job.get("labels", {})
+        return lambda job: key in job["labels"]
     if len(rest) != 1:
         raise FilterError(f"label filter {path!r} must be labels.KEY")
     key = rest[0]
     if op == ":" and value == "*":
-        return lambda job: key in job.get("labels", {})
+        return lambda job: key in job["labels"]
     if op not in ("=", "!=", ":"):
         raise FilterError(f"operator {op!r} is not supported on labels (use =, != or :)")
-    match = _glob(value) if op == ":" else (lambda v: v == value)
     if op == "!=":
-        return lambda job: job.get("labels", {}).get(key) != value
-    return lambda job: key in job.get("labels", {}) and match(job["labels"][key])
+        return lambda job: job["labels"].get(key) != value
+    if op == "=" or "*" not in value:
+        return lambda job: job["labels"].get(key) == value
+    match = _glob(value)
+    return lambda job: match(job["labels"].get(key, "")) if key in job["labels"] else False
 
 
 def describe(node: Node | None) -> str:

@@ -31,7 +31,15 @@ from planner.emulator import wire
 from planner.emulator.config import EmulatorConfig
 from planner.emulator.faults import Decision, FaultInjector, RequestLog, RequestRecord
 from planner.emulator.filter import FilterError, compile_filter, parse_timestamp
-from planner.emulator.store import JobStore, OperationRecord, Timing, encode_job, encode_operation
+from planner.emulator.store import (
+    JobRecord,
+    JobStore,
+    OperationRecord,
+    Timing,
+    encode_job,
+    encode_operation,
+    job_view,
+)
 from planner.emulator.tokens import PageTokens
 from planner.emulator.wire import ApiFailure
 
@@ -50,6 +58,7 @@ _METHOD_PARAMS: Final[dict[str, frozenset[str]]] = {
     ),
     "operations.wait": frozenset({"timeout"}),
 }
+_FILTER_CACHE_SIZE: Final = 256
 # Bodies up to this size are read and discarded when over the limit, to answer 413 in sync.
 _DRAIN_LIMIT: Final = 64 * 1024 * 1024
 
@@ -90,19 +99,22 @@ _ROUTES: Final[dict[tuple[tuple[str, ...], str | None], dict[str, str]]] = {
 def route(method: str, path: str) -> Route:
     """The API method a request path names; 404 for an unknown path, 405 for a wrong verb."""
     segments = unquote(path).strip("/").split("/")
-    not_found = ApiFailure("NOT_FOUND", f"The requested URL {path} was not found on this server.")
+
+    def not_found() -> ApiFailure:
+        return ApiFailure("NOT_FOUND", f"The requested URL {path} was not found on this server.")
+
     if len(segments) < 6 or segments[0] not in ("v1", "ui") or segments[1] != "projects" or segments[3] != "locations":
-        raise not_found
+        raise not_found()
     project, location, rest = segments[2], segments[4], segments[5:]
     verb: str | None = None
     if ":" in rest[-1]:
         rest[-1], verb = rest[-1].rsplit(":", 1)
     if not project or not location or any(not s or ":" in s for s in rest):
-        raise not_found
+        raise not_found()
     shape = tuple("*" if i % 2 else s for i, s in enumerate(rest))
     methods = _ROUTES.get((shape, verb))
     if methods is None or (segments[0] == "ui" and "operations" not in rest):
-        raise not_found
+        raise not_found()
     rpc = methods.get(method)
     if rpc is None:
         raise ApiFailure(
@@ -120,6 +132,12 @@ class Answer:
     status: int
     body: Mapping[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # the body already encoded (takes precedence over `body`)
+
+    def payload(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def failure_answer(failure: ApiFailure) -> Answer:
@@ -153,6 +171,7 @@ class EmulatorApp:
             rng=random.Random(None if seed is None else f"faults-{seed}"),
         )
         self.log = RequestLog()
+        self.filters: dict[str, Callable[[Mapping[str, Any]], bool]] = {}  # compiled, by filter text
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -203,22 +222,40 @@ class EmulatorApp:
             out = wire.project(out, mask)
         return wire.enums_as_numbers(out) if self.enum_numbers(params) else out
 
+    def job_bytes(self, job: JobRecord, now: float, params: Mapping[str, str]) -> bytes:
+        """The encoded job, memoised on the record while its derived state does not change."""
+        view = job_view(job, now)
+        numbers = "enum-encoding=int" in params.get("$alt", "") or "enum-encoding=int" in params.get("alt", "")
+        hit = job.cache.get(numbers)
+        if hit is not None and hit[0] == view:
+            return hit[1]
+        encoded = json.dumps(self.encode(encode_job(job, now, view), params), ensure_ascii=False,
+                             separators=(",", ":")).encode("utf-8")
+        job.cache[numbers] = (view, encoded)
+        return encoded
+
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         spec = wire.decode_custom_job(self.json_body(body, required=True))
         job = self.store.create(target.project, target.location, spec)
-        return Answer(200, self.encode(encode_job(job, self.clock()), params))
+        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params))
 
     def rpc_get(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         job = self.store.get(target.job_name)
-        return Answer(200, self.encode(encode_job(job, self.clock()), params))
+        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params))
 
     def rpc_list(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         filter_text = params.get("filter", "")
-        try:
-            predicate = compile_filter(filter_text)
-        except FilterError as exc:
-            raise wire.invalid_argument([("filter", str(exc))], prefix=f"Invalid filter {filter_text!r}: {exc}") \
-                from None
+        predicate = self.filters.get(filter_text)
+        if predicate is None:
+            try:
+                predicate = compile_filter(filter_text)
+            except FilterError as exc:
+                raise wire.invalid_argument(
+                    [("filter", str(exc))], prefix=f"Invalid filter {filter_text!r}: {exc}"
+                ) from None
+            if len(self.filters) >= _FILTER_CACHE_SIZE:
+                self.filters.clear()
+            self.filters[filter_text] = predicate
         size = self.page_size(params)
         token = params.get("pageToken", params.get("page_token", ""))
         after = self.tokens.read(token, target.parent, filter_text) if token else None
@@ -226,12 +263,21 @@ class EmulatorApp:
         mask = wire.parse_field_mask(mask_text) if mask_text else None
         jobs, next_key = self.store.page(target.project, target.location, predicate, after, size)
         now = self.clock()
-        out: dict[str, Any] = {}
+        token = self.tokens.issue(target.parent, filter_text, next_key) if next_key is not None else ""
+        if mask:
+            out: dict[str, Any] = {}
+            if jobs:
+                out["customJobs"] = [self.encode(encode_job(job, now), params, mask) for job in jobs]
+            if token:
+                out["nextPageToken"] = token
+            return Answer(200, out)
+        # The common case is assembled from each job's memoised encoding.
+        parts: list[bytes] = []
         if jobs:
-            out["customJobs"] = [self.encode(encode_job(job, now), params, mask) for job in jobs]
-        if next_key is not None:
-            out["nextPageToken"] = self.tokens.issue(target.parent, filter_text, next_key)
-        return Answer(200, out)
+            parts.append(b'"customJobs":[' + b",".join(self.job_bytes(job, now, params) for job in jobs) + b"]")
+        if token:
+            parts.append(b'"nextPageToken":' + json.dumps(token).encode())
+        return Answer(200, {}, raw=b"{" + b",".join(parts) + b"}")
 
     def page_size(self, params: Mapping[str, str]) -> int:
         text = params.get("pageSize", params.get("page_size", ""))
@@ -324,6 +370,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "planner-emulator"
     sys_version = ""
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    # Buffered writes: status line, headers and body leave in one segment when the request is
+    # done (handle_one_request flushes), which avoids Nagle/delayed-ACK stalls on keep-alive.
+    wbufsize = 64 * 1024
     server: _Server
 
     def setup(self) -> None:
@@ -443,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
             return rpc, None, failure_answer(bug)
 
     def _write(self, answer: Answer) -> None:
-        payload = json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = answer.payload()
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))

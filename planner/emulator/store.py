@@ -27,17 +27,22 @@ import os
 import random
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from planner import apimodel
 from planner.emulator.wire import ApiFailure
+from planner.errors import PlannerError
 
 FAILED_OUTCOME_LABEL: Final = "emulator-outcome"
 SNAPSHOT_VERSION: Final = 1
 _COMPACT_MIN_RECORDS: Final = 2000
+
+
+class EmulatorDataError(PlannerError):
+    """The emulator's data file cannot be read (corrupt, or removed under a running emulator)."""
 
 
 def format_timestamp(seconds: float) -> str:
@@ -69,6 +74,8 @@ class JobRecord:
     cancel_done: float | None = None
     forced_state: str | None = None
     forced_at: float | None = None
+    # Encoded answers memoised by the server, valid while the derived view is unchanged; not persisted.
+    cache: dict[Any, tuple[JobView, bytes]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -80,7 +87,9 @@ class JobRecord:
         return (-self.created, -int(self.id))
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))  # shallow: only ever serialised, and asdict deep-copies slowly
+        data = dict(vars(self))  # shallow: only ever serialised, and asdict deep-copies slowly
+        del data["cache"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobRecord:
@@ -137,9 +146,9 @@ def _failure_error() -> dict[str, Any]:
     }
 
 
-def encode_job(job: JobRecord, now: float) -> dict[str, Any]:
+def encode_job(job: JobRecord, now: float, view: JobView | None = None) -> dict[str, Any]:
     """The CustomJob resource in proto3 JSON (enum names, defaults omitted)."""
-    view = job_view(job, now)
+    view = view or job_view(job, now)
     out: dict[str, Any] = {"name": job.name}
     out.update(job.spec)
     out["state"] = view.state
@@ -154,16 +163,45 @@ def encode_job(job: JobRecord, now: float) -> dict[str, Any]:
     return out
 
 
-def filter_view(job: JobRecord, now: float) -> dict[str, Any]:
-    """What the list filter evaluates: the fields it supports, times as epoch seconds."""
-    view = job_view(job, now)
-    return {
-        "displayName": job.spec.get("displayName", ""),
-        "labels": job.spec.get("labels", {}),
-        "state": view.state,
-        "_createTime": job.created,
-        "_updateTime": view.update_time,
-    }
+class FilterSubject(Mapping[str, Any]):
+    """What the list filter evaluates: the fields it supports, times as epoch seconds.
+
+    The derived state is computed only if the filter asks for it (label filters do not).
+    """
+
+    __slots__ = ("_job", "_now", "_view")
+    _KEYS: Final = ("displayName", "labels", "state", "_createTime", "_updateTime")
+
+    def __init__(self, job: JobRecord, now: float):
+        self._job = job
+        self._now = now
+        self._view: JobView | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        job = self._job
+        if key == "labels":
+            return job.spec.get("labels", {})
+        if key == "displayName":
+            return job.spec.get("displayName", "")
+        if key == "_createTime":
+            return job.created
+        if key in ("state", "_updateTime"):
+            if self._view is None:
+                self._view = job_view(job, self._now)
+            return self._view.state if key == "state" else self._view.update_time
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # hot path: skip Mapping.get's try/except
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
 
 
 @dataclass
@@ -180,7 +218,7 @@ class OperationRecord:
         return f"projects/{self.project}/locations/{self.location}/operations/{self.id}"
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))  # shallow: only ever serialised, and asdict deep-copies slowly
+        return dict(vars(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OperationRecord:
@@ -306,7 +344,7 @@ class DataLog:
             st = os.stat(self.path)
         except FileNotFoundError:
             if self._inode is not None:
-                raise ApiFailure("INTERNAL", f"the emulator data file {self.path} disappeared") from None
+                raise EmulatorDataError(f"the emulator data file {self.path} disappeared") from None
             return
         if st.st_ino != self._inode or st.st_size < self._offset:
             self._reload(index)
@@ -334,7 +372,10 @@ class DataLog:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ApiFailure("INTERNAL", f"corrupt emulator data file {self.path}: {exc}") from None
+                raise EmulatorDataError(
+                    f"corrupt emulator data file {self.path}: {exc}",
+                    hint="move the file aside to start with no jobs",
+                ) from None
             index.apply(record)
             self._records += 1
         self._offset = offset + end
@@ -354,7 +395,7 @@ class DataLog:
     def append(self, index: _Index, record: dict[str, Any]) -> None:
         """Write one record; call inside `locked(exclusive=True)` after applying it to `index`."""
         if self._fd is None:
-            raise ApiFailure("INTERNAL", "the emulator data file is closed")
+            raise EmulatorDataError("the emulator data file is closed")
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         os.write(self._fd, line)
         self._offset += len(line)
@@ -520,7 +561,7 @@ class JobStore:
         self,
         project: str,
         location: str,
-        predicate: Callable[[dict[str, Any]], bool],
+        predicate: Callable[[Mapping[str, Any]], bool],
         after: tuple[float, int] | None,
         limit: int,
     ) -> tuple[list[JobRecord], tuple[float, int] | None]:
@@ -533,7 +574,7 @@ class JobStore:
             while i < len(keys):
                 job = index.by_key[(project, location, *keys[i])]
                 i += 1
-                if predicate(filter_view(job, now)):
+                if predicate(FilterSubject(job, now)):
                     if len(found) == limit:
                         return found, found[-1].sort_key
                     found.append(job)
