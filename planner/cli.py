@@ -289,10 +289,6 @@ def _signals_deferred() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def _terminate_as_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 # -- the command group ---------------------------------------------------------------------------
 
 
@@ -600,29 +596,37 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     result: list[Any] = []
     failure: list[BaseException] = []
 
+    finished = threading.Event()
+
     def work() -> None:
         try:
             result.append(applier.run(plan))
         except BaseException as err:  # re-raised in the main thread
             failure.append(err)
+        finally:
+            finished.set()
+
+    # Ctrl-C and SIGTERM only raise a flag while apply runs: no exception can land in the
+    # middle of the bookkeeping. Workers start no new step once the flag is up.
+    interrupts: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        interrupts.append(signum)
+        applier.request_stop()
+        if len(interrupts) == 1:
+            progress.line("Interrupt received: starting no new step, finishing the ones in flight…")
 
     worker = threading.Thread(target=work, name="apply-main", daemon=True)
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     worker.start()
     try:
-        while worker.is_alive():
-            try:
-                worker.join(0.2)
-                progress.tick()
-            except KeyboardInterrupt:
-                if not interrupted:
-                    interrupted = True
-                    applier.request_stop()
-                    progress.line("Interrupt received: starting no new step, finishing the ones in flight…")
+        while not finished.wait(0.2):
+            progress.tick()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.close()
+    interrupted = bool(interrupts)
     final = result[0].state if result else applier.book.state
     with _signals_deferred():
         store.write(final)

@@ -100,7 +100,9 @@ def config_text(count: int, *, project: str = "demo-project", image_tag: str = "
             "      workerPoolSpecs:",
             "        - machineSpec: {machineType: n1-standard-4}",
             "          replicaCount: 1",
-            f"          containerSpec: {{imageUri: 'us-docker.pkg.dev/demo/train/model:{image_tag}', args: ['--i', '{i}']}}",
+            "          containerSpec:",
+            f"            imageUri: 'us-docker.pkg.dev/demo/train/model:{image_tag}'",
+            f"            args: ['--i', '{i}']",
         ]
         if extra:
             lines.append(extra)

@@ -46,7 +46,7 @@ def test_apply_then_plan_is_noop_then_a_change_is_a_replace(cli: Cli) -> None:
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
     before = state_of(cli)["jobs"]["job-0001"]["name"]
 
-    write(cli, config_text(3).replace("'--i', '1'", "'--i', '1', '--lr', '0.1'"))
+    write(cli, config_text(3).replace("args: ['--i', '1']", "args: ['--i', '1', '--lr', '0.1']"))
     r = cli.run("plan", "jobs", "--detailed-exitcode")
     assert r.code == 2
     assert "-/+ job-0001" in r.out and "forces replacement" in r.out
