@@ -214,7 +214,8 @@ class _Abort(Exception):
     """Stop building; the reason is in the builder's diagnostics."""
 
 
-def _resolve_plain(text: str) -> Any:
+def resolve_plain_scalar(text: str) -> Any:
+    """The value of an unquoted scalar under the YAML 1.2 core schema (null, bool, int, float or str)."""
     if text in _NULLS:
         return None
     if text in _TRUES:
@@ -241,7 +242,7 @@ def _resolve_tagged(tag: str, text: str) -> Any:
     kind = tag[len(_STD_TAG) :]
     if kind == "str":
         return text
-    value = _resolve_plain(text)
+    value = resolve_plain_scalar(text)
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -292,7 +293,7 @@ class _Builder:
         alias_ev = yaml.AliasEvent
         doc_start = yaml.DocumentStartEvent
         stream_end = yaml.StreamEndEvent
-        resolve_plain = _resolve_plain
+        resolve_plain = resolve_plain_scalar
         templated = self.templated
         anchors: dict[str, tuple[Any, Span, int]] = {}
 

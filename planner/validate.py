@@ -30,7 +30,7 @@ from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import ConfigError, Diagnostic, SourceLocation
-from planner.load import Document, Span, _resolve_plain, load_documents
+from planner.load import Document, Span, load_documents, resolve_plain_scalar
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DESIRED_STATE_SCHEMA = "desired-state.schema.json"
@@ -681,7 +681,7 @@ def _substitute(
         validation.report_unresolved(doc.location(span), _format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
-        typed = _resolve_plain(result) if result else result
+        typed = resolve_plain_scalar(result) if result else result
         if isinstance(typed, (bool, int)):
             return typed
     return result
