@@ -4,7 +4,9 @@ The emulator runs in its own process (as `planner emulator serve` would) on a da
 pre-seeded with 10,000 jobs; client threads (in two processes, so the clients' own JSON work
 does not share one interpreter lock) use httpx with keep-alive, no injected latency. Besides
 the rate achieved, the server's CPU time per request is read from /proc: on a machine that
-other work keeps busy, that is the steadier figure. The baseline, measured in the same run and the same way, is a bare
+other work keeps busy, that is the steadier figure. The emulator memoises list answers until
+the store or a listed job's state changes, so a second list workload uses a new filter on
+every walk to show the cost without that memo. The baseline, measured in the same run and the same way, is a bare
 ThreadingHTTPServer (HTTP/1.1) answering `{}`: the ceiling of the standard-library HTTP stack
 and the client on this machine, to which the emulator's figures are compared.
 
@@ -140,11 +142,15 @@ def _baseline_get(first_id: int) -> Callable[[httpx.Client], int]:
     return work
 
 
-def _list_pages(first_id: int) -> Callable[[httpx.Client], int]:
+def _list_pages(first_id: int, *, cold: bool = False) -> Callable[[httpx.Client], int]:
+    walks = iter(range(first_id, first_id + 10_000_000))
+
     def work(client: httpx.Client) -> int:
         pages, token = 0, ""
+        # cold: a filter never seen before on every walk, so no answer can come from the page memo
+        flt = f'{FILTER} AND NOT display_name="walk-{next(walks)}"' if cold else FILTER
         while pages < 20:  # walk the first 20 pages (2,000 jobs), then start over
-            params = {"filter": FILTER, "pageSize": "100"}
+            params = {"filter": flt, "pageSize": "100"}
             if token:
                 params["pageToken"] = token
             response = client.get(JOBS, params=params)
@@ -190,6 +196,7 @@ def _get(first_id: int) -> Callable[[httpx.Client], int]:
 WORKLOADS: dict[str, Callable[[int], Callable[[httpx.Client], int]]] = {
     "baseline": _baseline_get,
     "list": _list_pages,
+    "list-cold": lambda first_id: _list_pages(first_id, cold=True),
     "create": _create,
     "get": _get,
 }
@@ -255,6 +262,7 @@ def main() -> int:
         try:
             for kind, label, unit in (
                 ("list", "list: pages of 100 jobs (label filter)", "pages/s"),
+                ("list-cold", "list, no memo hits (new filter every walk)", "pages/s"),
                 ("create", "create: POST customJobs (persisted)", "creates/s"),
                 ("get", "get: GET customJobs/ID", "requests/s"),
             ):

@@ -149,3 +149,30 @@ def test_list_filters_by_state_and_time(setup: tuple[Emulator, ManualClock, http
     assert names('createTime<="2026-01-01T00:00:00Z"') == [early["name"]]
     assert names("state=JOB_STATE_PENDING") == [early["name"]]
     assert names("state=JOB_STATE_QUEUED OR state=JOB_STATE_PENDING") == [late["name"], early["name"]]
+
+
+def test_repeated_lists_follow_the_clock_and_every_change(setup: tuple[Emulator, ManualClock, httpx.Client]) -> None:
+    emulator, clock, http = setup
+
+    def running() -> list[str]:
+        page = http.get(JOBS, params={"filter": "state=JOB_STATE_RUNNING"}).json()
+        return [j["name"] for j in page.get("customJobs", [])]
+
+    def states() -> list[str]:
+        return [j["state"] for j in http.get(JOBS).json().get("customJobs", [])]
+
+    job = http.post(JOBS, json=body()).json()
+    assert running() == [] and running() == []  # the second answer may come from the page memo
+    assert states() == ["JOB_STATE_QUEUED"]
+    clock.advance(15)
+    assert running() == [job["name"]]
+    assert states() == ["JOB_STATE_RUNNING"]
+    http.post(f"/v1/{job['name']}:cancel", json={})
+    assert states() == ["JOB_STATE_CANCELLING"] and running() == []
+    emulator.set_job_state(job["name"], "JOB_STATE_RUNNING")
+    assert running() == [job["name"]]
+    other = http.post(JOBS, json=body()).json()
+    assert len(states()) == 2
+    emulator.delete_job_directly(job["name"])
+    assert [j["name"] for j in http.get(JOBS).json()["customJobs"]] == [other["name"]]
+    assert running() == []

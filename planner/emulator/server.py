@@ -59,6 +59,8 @@ _METHOD_PARAMS: Final[dict[str, frozenset[str]]] = {
     "operations.wait": frozenset({"timeout"}),
 }
 _FILTER_CACHE_SIZE: Final = 256
+_PAGE_CACHE_ENTRIES: Final = 512
+_PAGE_CACHE_BYTES: Final = 32 * 1024 * 1024
 # Bodies up to this size are read and discarded when over the limit, to answer 413 in sync.
 _DRAIN_LIMIT: Final = 64 * 1024 * 1024
 
@@ -172,6 +174,8 @@ class EmulatorApp:
         )
         self.log = RequestLog()
         self.filters: dict[str, Callable[[Mapping[str, Any]], bool]] = {}  # compiled, by filter text
+        self.pages: dict[tuple[Any, ...], tuple[int, float, bytes]] = {}  # (version, valid until, answer)
+        self.pages_bytes = 0
 
     # -- request parsing ----------------------------------------------------------------------
 
@@ -222,26 +226,26 @@ class EmulatorApp:
             out = wire.project(out, mask)
         return wire.enums_as_numbers(out) if self.enum_numbers(params) else out
 
-    def job_bytes(self, job: JobRecord, now: float, params: Mapping[str, str]) -> bytes:
-        """The encoded job, memoised on the record while its derived state does not change."""
+    def job_bytes(self, job: JobRecord, now: float, params: Mapping[str, str]) -> tuple[bytes, float]:
+        """The encoded job and until when it holds; memoised on the record while its view is unchanged."""
         view = job_view(job, now)
         numbers = "enum-encoding=int" in params.get("$alt", "") or "enum-encoding=int" in params.get("alt", "")
         hit = job.cache.get(numbers)
         if hit is not None and hit[0] == view:
-            return hit[1]
+            return hit[1], view.until
         encoded = json.dumps(self.encode(encode_job(job, now, view), params), ensure_ascii=False,
                              separators=(",", ":")).encode("utf-8")
         job.cache[numbers] = (view, encoded)
-        return encoded
+        return encoded, view.until
 
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         spec = wire.decode_custom_job(self.json_body(body, required=True))
         job = self.store.create(target.project, target.location, spec)
-        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params))
+        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params)[0])
 
     def rpc_get(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         job = self.store.get(target.job_name)
-        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params))
+        return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params)[0])
 
     def rpc_list(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         filter_text = params.get("filter", "")
@@ -261,23 +265,44 @@ class EmulatorApp:
         after = self.tokens.read(token, target.parent, filter_text) if token else None
         mask_text = params.get("readMask", params.get("read_mask", ""))
         mask = wire.parse_field_mask(mask_text) if mask_text else None
-        jobs, next_key = self.store.page(target.project, target.location, predicate, after, size)
-        now = self.clock()
-        token = self.tokens.issue(target.parent, filter_text, next_key) if next_key is not None else ""
+        # Refresh loops ask for the same pages again and again: answers are memoised until the
+        # store changes or a job the page depends on changes state on the clock.
+        numbers = self.enum_numbers(params)
+        cache_key = (target.parent, filter_text, after, size, mask_text, numbers)
+        version = self.store.version()
+        hit = self.pages.get(cache_key)
+        if hit is not None and hit[0] == version and self.clock() < hit[1]:
+            return Answer(200, {}, raw=hit[2])
+        page = self.store.page(target.project, target.location, predicate, after, size)
+        now = page.now
+        until = page.until
+        token = self.tokens.issue(target.parent, filter_text, page.next_key) if page.next_key is not None else ""
         if mask:
             out: dict[str, Any] = {}
-            if jobs:
-                out["customJobs"] = [self.encode(encode_job(job, now), params, mask) for job in jobs]
+            if page.jobs:
+                out["customJobs"] = [self.encode(encode_job(job, now), params, mask) for job in page.jobs]
+                until = min([until, *(job_view(job, now).until for job in page.jobs)])
             if token:
                 out["nextPageToken"] = token
-            return Answer(200, out)
-        # The common case is assembled from each job's memoised encoding.
-        parts: list[bytes] = []
-        if jobs:
-            parts.append(b'"customJobs":[' + b",".join(self.job_bytes(job, now, params) for job in jobs) + b"]")
-        if token:
-            parts.append(b'"nextPageToken":' + json.dumps(token).encode())
-        return Answer(200, {}, raw=b"{" + b",".join(parts) + b"}")
+            raw = Answer(200, out).payload()
+        else:
+            parts: list[bytes] = []
+            if page.jobs:
+                encoded = []
+                for job in page.jobs:
+                    data, job_until = self.job_bytes(job, now, params)
+                    encoded.append(data)
+                    until = min(until, job_until)
+                parts.append(b'"customJobs":[' + b",".join(encoded) + b"]")
+            if token:
+                parts.append(b'"nextPageToken":' + json.dumps(token).encode())
+            raw = b"{" + b",".join(parts) + b"}"
+        if len(self.pages) >= _PAGE_CACHE_ENTRIES or self.pages_bytes > _PAGE_CACHE_BYTES:
+            self.pages.clear()
+            self.pages_bytes = 0
+        self.pages[cache_key] = (version, until, raw)
+        self.pages_bytes += len(raw)
+        return Answer(200, {}, raw=raw)
 
     def page_size(self, params: Mapping[str, str]) -> int:
         text = params.get("pageSize", params.get("page_size", ""))

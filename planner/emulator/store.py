@@ -23,6 +23,7 @@ import bisect
 import contextlib
 import fcntl
 import json
+import math
 import os
 import random
 import tempfile
@@ -98,13 +99,14 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobView:
-    """A job's derived lifecycle at one moment."""
+    """A job's derived lifecycle at one moment, and the time until which it stays so."""
 
     state: str
     update_time: float
     start_time: float | None
     end_time: float | None
     error: dict[str, Any] | None
+    until: float = math.inf
 
 
 def job_view(job: JobRecord, now: float) -> JobView:
@@ -122,14 +124,15 @@ def job_view(job: JobRecord, now: float) -> JobView:
     if job.cancel_at is not None and job.cancel_done is not None and now >= job.cancel_at:
         started_before = start if start <= job.cancel_at else None
         if now < job.cancel_done:
-            return JobView("JOB_STATE_CANCELLING", job.cancel_at, started_before, None, None)
+            return JobView("JOB_STATE_CANCELLING", job.cancel_at, started_before, None, None, job.cancel_done)
         return JobView("JOB_STATE_CANCELLED", job.cancel_done, started_before, job.cancel_done, _cancel_error())
+    cancel = job.cancel_at if job.cancel_at is not None else math.inf
     if now < job.queued_until:
-        return JobView("JOB_STATE_QUEUED", job.created, None, None, None)
+        return JobView("JOB_STATE_QUEUED", job.created, None, None, None, min(job.queued_until, cancel))
     if now < job.pending_until:
-        return JobView("JOB_STATE_PENDING", job.queued_until, None, None, None)
+        return JobView("JOB_STATE_PENDING", job.queued_until, None, None, None, min(job.pending_until, cancel))
     if now < job.running_until:
-        return JobView("JOB_STATE_RUNNING", start, start, None, None)
+        return JobView("JOB_STATE_RUNNING", start, start, None, None, min(job.running_until, cancel))
     error = _failure_error() if job.outcome == "JOB_STATE_FAILED" else None
     return JobView(job.outcome, job.running_until, start, job.running_until, error)
 
@@ -191,6 +194,11 @@ class FilterSubject(Mapping[str, Any]):
             return self._view.state if key == "state" else self._view.update_time
         raise KeyError(key)
 
+    @property
+    def view(self) -> JobView | None:
+        """The derived view, if the filter needed it."""
+        return self._view
+
     def get(self, key: str, default: Any = None) -> Any:  # hot path: skip Mapping.get's try/except
         try:
             return self[key]
@@ -240,6 +248,14 @@ def encode_operation(op: OperationRecord) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Page:
+    jobs: list[JobRecord]
+    next_key: tuple[float, int] | None
+    now: float
+    until: float  # matching may change at this time (a scanned job's state changes)
+
+
 @dataclass
 class Timing:
     queue_seconds: float
@@ -256,6 +272,7 @@ class _Index:
     by_key: dict[tuple[str, str, float, int], JobRecord] = field(default_factory=dict)
     ops: dict[str, OperationRecord] = field(default_factory=dict)
     next_id: int = 0
+    version: int = 0
 
     def put_job(self, job: JobRecord) -> None:
         old = self.jobs.get(job.name)
@@ -284,6 +301,7 @@ class _Index:
         self.next_id = max(self.next_id, int(op.id) + 1)
 
     def apply(self, record: dict[str, Any]) -> None:
+        self.version += 1
         kind = record.get("t")
         if kind == "job":
             self.put_job(JobRecord.from_json(record["job"]))
@@ -488,11 +506,14 @@ class JobStore:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[_Index]:
         with self._lock:
-            if self._log is None:
-                yield self._index
-            else:
-                with self._log.locked(self._index, exclusive=True):
+            try:
+                if self._log is None:
                     yield self._index
+                else:
+                    with self._log.locked(self._index, exclusive=True):
+                        yield self._index
+            finally:
+                self._index.version += 1
 
     def _persist(self, index: _Index, record: dict[str, Any]) -> None:
         if self._log is not None:
@@ -564,21 +585,31 @@ class JobStore:
         predicate: Callable[[Mapping[str, Any]], bool],
         after: tuple[float, int] | None,
         limit: int,
-    ) -> tuple[list[JobRecord], tuple[float, int] | None]:
+    ) -> Page:
         """Up to `limit` matching jobs after the key `after`, and the key to continue from (if more)."""
         now = self._clock()
         with self._reading() as index:
             keys = index.order.get((project, location), [])
             i = 0 if after is None else bisect.bisect_right(keys, after)
             found: list[JobRecord] = []
+            until = math.inf  # the answer holds until a scanned job's state-dependent match changes
             while i < len(keys):
                 job = index.by_key[(project, location, *keys[i])]
                 i += 1
-                if predicate(FilterSubject(job, now)):
+                subject = FilterSubject(job, now)
+                matched = predicate(subject)
+                if subject.view is not None:
+                    until = min(until, subject.view.until)
+                if matched:
                     if len(found) == limit:
-                        return found, found[-1].sort_key
+                        return Page(found, found[-1].sort_key, now, until)
                     found.append(job)
-            return found, None
+            return Page(found, None, now, until)
+
+    def version(self) -> int:
+        """Changes whenever any job or operation changes (here or, with a data file, elsewhere)."""
+        with self._reading() as index:
+            return index.version
 
     def cancel(self, name: str) -> None:
         now = self._clock()
