@@ -47,11 +47,14 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Every request the emulator received, in order, with counters; safe to read from tests."""
+    """Every request the emulator received, in order; safe to read from tests.
 
-    def __init__(self) -> None:
+    A long-running server keeps only the latest `limit` records (tests never get near it).
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
         self._lock = threading.Lock()
-        self._records: list[RequestRecord] = []
+        self._records: deque[RequestRecord] = deque(maxlen=limit)
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:

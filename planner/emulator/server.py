@@ -473,13 +473,13 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         split = urlsplit(self.path)
         rpc, fault, answer = self._handle(app, split.path, split.query)
-        status = 0
+        status = 0 if answer is None else answer.status
+        # Logged before answering, so a client that has its answer (or lost it) finds the record.
+        app.log.add(RequestRecord(self.command, split.path, split.query, status, fault, rpc, time.time()))
         if answer is not None:
-            status = answer.status
             self._write(answer)
         else:
             self._drop()
-        app.log.add(RequestRecord(self.command, split.path, split.query, status, fault, rpc, time.time()))
 
     def _handle(self, app: EmulatorApp, path: str, query: str) -> tuple[str, str | None, Answer | None]:
         """(rpc, injected fault, answer); no answer means: close the connection without one."""
@@ -544,12 +544,15 @@ class Emulator:
         self.app = EmulatorApp(self.config, self.clock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Emulator:
         if self._server is not None:
             return self
+        if self._stopped:
+            raise RuntimeError("a stopped emulator cannot be restarted; create a new Emulator on the same data")
         self._server = _Server((self.config.host, self.config.port), self.app)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="planner-emulator", daemon=True
@@ -558,6 +561,8 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving, close open connections and flush the data file; safe to call twice."""
+        self._stopped = True
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()

@@ -407,6 +407,8 @@ class DataLog:
             self._reload(index)
             if os.path.getsize(self.path) > self._offset:
                 os.truncate(self.path, self._offset)
+            if self._records > max(_COMPACT_MIN_RECORDS, 2 * (len(index.jobs) + len(index.ops))):
+                self.compact(index)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
