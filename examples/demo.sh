@@ -4,6 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-$here/.venv/bin/python}"
+case "$python" in /*) ;; */*) python="$PWD/$python" ;; esac
 work="$(mktemp -d "${TMPDIR:-/tmp}/planner-demo.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cp -R "$here/examples/quickstart" "$work/quickstart"
