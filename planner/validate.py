@@ -258,6 +258,7 @@ class _Schemas:
         self.job = Draft202012Validator(job_schema)
         self.job_ok = compile_check(job_schema, job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
+        self.field_places = _field_places(self.job_fields)
 
 
 @functools.cache
@@ -470,7 +471,7 @@ class _Validation:
                 if key in output_only:
                     self.report(where, key_path, f'"{key}" is output-only (set by Vertex AI); remove it')
                 else:
-                    self.report(where, key_path, _unknown_field(key, known))
+                    self.report(where, key_path, _unknown_field(key, known, self.schemas.field_places))
             return
         if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
             key = str(value)
@@ -556,14 +557,34 @@ def _is_negative(value: Any) -> bool:
     return isinstance(value, str) and value.strip().startswith("-")
 
 
-def _unknown_field(key: str, known: Mapping[str, Any]) -> str:
+def _unknown_field(key: str, known: Mapping[str, Any], elsewhere: Mapping[str, list[str]]) -> str:
     names = sorted(known)
     lowered = {n.lower(): n for n in names}
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     match = lowered.get(key.lower()) or (close[0] if close else None)
     if match is not None:
         return f'unknown field "{key}"; did you mean "{match}"?'
+    if key in elsewhere:
+        places = " or ".join(elsewhere[key][:3])
+        return f'unknown field "{key}" here; it belongs at {places}'
     return f'unknown field "{key}" (expected one of: {", ".join(names)})'
+
+
+def _field_places(properties: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    """Every field name of a job -> the paths where it may appear ("jobSpec.workerPoolSpecs[]")."""
+    places: dict[str, list[str]] = {}
+    for name, sub in properties.items():
+        if not isinstance(sub, dict):
+            continue
+        path = f"{prefix}.{name}" if prefix else name
+        places.setdefault(name, []).append(path)
+        node = sub.get("items", sub) if sub.get("type") == "array" else sub
+        suffix = "[]" if node is not sub else ""
+        inner = node.get("properties") if isinstance(node, dict) else None
+        if isinstance(inner, dict):
+            for child, paths in _field_places(inner, path + suffix).items():
+                places.setdefault(child, []).extend(paths)
+    return places
 
 
 def _describe(value: Any) -> str:
@@ -659,7 +680,7 @@ def _interpolate_text(text: str, variables: Mapping[str, str]) -> tuple[str, str
             return token
         name, default = body.group(1), body.group(2)
         if name in variables:
-            return variables[name]
+            return str(variables[name])
         if default is not None:
             return default
         problem = problem or (
