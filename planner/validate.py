@@ -289,6 +289,7 @@ class _Validation:
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
         self.good_paths: set[str] = set()
         self.unresolved: set[SourceLocation] = set()
+        self.bad_defaults: list[tuple[str | int, ...]] = []
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
         if location is not None and location in self.unresolved:
@@ -313,9 +314,21 @@ class _Validation:
     def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
         data = _interpolate_document(self, doc)
         assert isinstance(data, dict)
+        # Paths inside `defaults` already reported as wrong: a job failing only because of
+        # them is not explained again (that would cost a slow jsonschema pass per job).
+        self.bad_defaults = []
         if not self.schemas.file_ok(data):
             for error in self.schemas.file.iter_errors(data):
                 self._schema_error(doc, error, doc.span, ())
+                path = tuple(error.absolute_path)
+                if path[:1] == ("defaults",):
+                    if "propertyNames" in error.schema_path:
+                        self.bad_defaults.append((*path[1:], str(error.instance)))
+                    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+                        self.bad_defaults.extend((*path[1:], k) for k in error.instance if k not in known)
+                    else:
+                        self.bad_defaults.append(path[1:])
 
         defaults = data.get("defaults")
         defaults_span = doc.find(["defaults"])
@@ -373,7 +386,7 @@ class _Validation:
         job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
 
         before = len(self.diagnostics)
-        if not self.schemas.job_ok(job):
+        if not self.schemas.job_ok(job) and not self._only_bad_defaults(job, job_span, defaults_span):
             for error in self.schemas.job.iter_errors(job):
                 self._schema_error(doc, error, job_span, prefix)
         for name in ("project", "location"):
@@ -403,6 +416,16 @@ class _Validation:
             source=key_loc,
             positions=_Positions(doc.file, job_span),
         )
+
+    def _only_bad_defaults(self, job: dict[str, Any], job_span: Span, defaults_span: Span | None) -> bool:
+        """True if the job passes once the values it took from bad `defaults` entries are removed."""
+        if not self.bad_defaults or defaults_span is None:
+            return False
+        pruned: Any = job
+        for path in self.bad_defaults:
+            if path and _find(job_span, path) is _find(defaults_span, path) is not None:
+                pruned = _without(pruned, path)
+        return pruned is not job and self.schemas.job_ok(pruned)
 
     def _semantic_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
         """What the schema cannot say: reserved labels, duration ranges, ignoreChanges paths."""
@@ -748,6 +771,26 @@ def _copy_interpolated(
     if isinstance(value, list):
         assert isinstance(children, list)
         return [_copy_interpolated(validation, doc, v, children[i], (*path, i), plain) for i, v in enumerate(value)]
+    return value
+
+
+def _without(value: Any, path: Sequence[str | int]) -> Any:
+    """value with the entry at path removed, copying only the containers along the path."""
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict) and isinstance(head, str) and head in value:
+        out = dict(value)
+        if rest:
+            out[head] = _without(value[head], rest)
+        else:
+            del out[head]
+        return out
+    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
+        items = list(value)
+        if rest:
+            items[head] = _without(value[head], rest)
+        else:
+            del items[head]
+        return items
     return value
 
 

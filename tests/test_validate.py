@@ -305,3 +305,21 @@ def test_fast_check_refuses_unknown_keywords() -> None:
     validator = Draft202012Validator({"type": "integer"})
     for value in (1, 1.0, True, "1"):
         assert compile_check({"type": "integer"}, {})(value) == validator.is_valid(value)
+
+
+def test_bad_defaults_are_reported_once_and_jobs_still_explain_their_own_errors(tmp_path: Path) -> None:
+    jobs = "".join(
+        f"  job-{i}:\n    displayName: t\n    jobSpec:\n" + POOL.replace("replicaCount: 1", f"replicaCount: {rc}")
+        for i, rc in enumerate(["1", "two", "1"])
+    )
+    path = write(
+        tmp_path,
+        HEAD + "defaults:\n  labels: {Team: x}\n  jobSpec:\n    schedulng: {timeout: 1h}\njobs:\n" + jobs,
+    )
+    found = errors([path])
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "defaults.labels.Team: invalid label key \"Team\": at most 64 lowercase letters, digits, '_' or '-' "
+        "(international characters allowed), starting with a letter",
+        'defaults.jobSpec.schedulng: unknown field "schedulng"; did you mean "scheduling"?',
+        'jobs.job-1.jobSpec.workerPoolSpecs[0].replicaCount: expected an integer, got "two"',
+    ]
