@@ -276,7 +276,7 @@ def test_fast_check_agrees_with_jsonschema(edits: list[tuple[tuple[Any, ...], st
                 parent[f"{last}x"] = copy.deepcopy(value)
             else:
                 parent.append(copy.deepcopy(value))
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError, AttributeError):
             continue
     assert FAST(job) == JOB_VALIDATOR.is_valid(job), json.dumps(job)
 
