@@ -176,3 +176,12 @@ def test_repeated_lists_follow_the_clock_and_every_change(setup: tuple[Emulator,
     emulator.delete_job_directly(job["name"])
     assert [j["name"] for j in http.get(JOBS).json()["customJobs"]] == [other["name"]]
     assert running() == []
+
+
+def test_list_jobs_helper_bypasses_faults(emulator_factory: Callable[..., Emulator]) -> None:
+    emulator = emulator_factory(fail_rates={503: 1.0})
+    emulator.seed_job("p", "us-central1", body(**{"managed-by": "planner"}))
+    emulator.seed_job("p", "us-central1", body())
+    assert len(emulator.list_jobs("p", "us-central1")) == 2
+    assert len(emulator.list_jobs("p", "us-central1", "labels.managed-by=planner")) == 1
+    assert len(emulator.request_log) == 0

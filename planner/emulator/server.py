@@ -629,6 +629,13 @@ class Emulator:
     def get_job(self, name: str) -> dict[str, Any]:
         return encode_job(self.app.store.get(name), self.clock())
 
+    def list_jobs(self, project: str, location: str, filter_text: str = "") -> list[dict[str, Any]]:
+        """Every job of (project, location) matching an AIP-160 filter, newest first, as list returns
+        them, but with no HTTP, no faults and no request-log entry (for test assertions)."""
+        predicate = compile_filter(filter_text)
+        page = self.app.store.page(project, location, predicate, None, 10**9)
+        return [encode_job(job, page.now) for job in page.jobs]
+
     def set_job_state(self, name: str, state: str) -> dict[str, Any]:
         """Force a job into `state` from now on (an out-of-band change, as another tool would make)."""
         return encode_job(self.app.store.force_state(name, state), self.clock())
