@@ -395,3 +395,20 @@ def test_operation_routes(emulator: Emulator, http: httpx.Client) -> None:
     assert http.delete(f"/ui/{operation['name']}").json() == {}
     google_error(http.get(f"/v1/{operation['name']}"), 404, "NOT_FOUND")
     google_error(http.get(f"/v1/{job['name']}"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+     b"GET / HTTP/1.1\r\nX: " + b"b" * 70000 + b"\r\n\r\n"],
+)
+def test_protocol_errors_are_google_shaped(emulator: Emulator, raw: bytes) -> None:
+    host, port = emulator.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and head.split()[1][:1] in (b"4", b"5"), head
+    assert json.loads(payload)["error"]["code"] == int(head.split()[1])

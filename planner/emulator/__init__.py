@@ -3,7 +3,26 @@
 Google's own clients work against it unchanged; tests and `--emulator` use it instead of
 the cloud. Modules: `config` (settings, CLI parsing), `wire` (proto3 JSON, validation,
 errors), `filter` (AIP-160), `store` (jobs, lifecycle, persistence), `tokens` (page tokens),
-`faults` (latency, failures, quotas, request log), `server` (HTTP and the `Emulator` handle).
+`faults` (latency, failures, quotas, request log), `server` (HTTP and the `Emulator` handle),
+`clock` (a hand-driven clock for tests).
+
+Decisions where the real service is undocumented (reference §8):
+- Output-only fields in a create body are ignored (AIP-203); unknown fields are rejected.
+- Label keys and values: at most 63 characters (the stricter of 63/64); at most 64 labels.
+- Cancel of a finished job and delete of an active one: 400 FAILED_PRECONDITION
+  (`delete_active="allow"` switches the latter off). Cancel of a CANCELLING job is a no-op.
+- List order: createTime descending, then ID descending. Default page size 100, capped at
+  `max_page_size` (1000). Page tokens are HMAC-signed, bound to parent and filter, and die
+  with the server process (a restarted server answers an old token with 400).
+- Filters: `display_name` `=`/`!=`/`:` treat `*` as a wildcard; `labels.KEY:VALUE` likewise;
+  `labels.KEY=VALUE` is exact. Free-text terms and other fields are 400 INVALID_ARGUMENT.
+- Names use the project as given (no project-number mapping); IDs are 19-digit numbers,
+  increasing, never reused (the next ID is persisted).
+- `echo_defaults` fills the documented defaults into answers (diskSpec pd-ssd/100, or
+  hyperdisk-balanced on a3-ultragpu; scheduling timeout 604800s, strategy STANDARD,
+  maxWaitDuration 86400s for FLEX_START); serviceAccount is never filled in. The trailing
+  `/` on outputUriPrefix is always appended, as documented.
+- A job labelled `emulator-outcome: failed` ends FAILED (error code 13) instead of SUCCEEDED.
 """
 
 from planner.emulator.clock import ManualClock
