@@ -203,7 +203,8 @@ class EmulatorApp:
         return any("enum-encoding=int" in params.get(key, "") for key in ("$alt", "alt"))
 
     @staticmethod
-    def json_body(body: bytes, *, required: bool) -> Any:
+    def json_body(body: bytes) -> Any:
+        """The parsed JSON body; an empty body is an empty object, as Google's front end reads it."""
         if not body.strip():
             return {}
         try:
@@ -229,7 +230,7 @@ class EmulatorApp:
     def job_bytes(self, job: JobRecord, now: float, params: Mapping[str, str]) -> tuple[bytes, float]:
         """The encoded job and until when it holds; memoised on the record while its view is unchanged."""
         view = job_view(job, now)
-        numbers = "enum-encoding=int" in params.get("$alt", "") or "enum-encoding=int" in params.get("alt", "")
+        numbers = self.enum_numbers(params)
         hit = job.cache.get(numbers)
         if hit is not None and hit[0] == view:
             return hit[1], view.until
@@ -239,7 +240,7 @@ class EmulatorApp:
         return encoded, view.until
 
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
-        spec = wire.decode_custom_job(self.json_body(body, required=True))
+        spec = wire.decode_custom_job(self.json_body(body))
         job = self.store.create(target.project, target.location, spec)
         return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params)[0])
 
@@ -320,7 +321,7 @@ class EmulatorApp:
         return min(size, self.config.max_page_size)
 
     def rpc_cancel(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
-        request = self.json_body(body, required=False)
+        request = self.json_body(body)
         unknown = [key for key in (request if isinstance(request, dict) else {}) if key != "name"]
         if not isinstance(request, dict) or unknown:
             message = f"Invalid JSON payload received. Unknown name {unknown[0]!r}: Cannot find field." if unknown \
