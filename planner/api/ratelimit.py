@@ -2,9 +2,10 @@
 
 Vertex AI quotas are per project and region, with job submissions counted apart from
 other requests, so each (project, location) has two buckets: `create` and `request`.
-A bucket starts unlimited (or at its fixed cap) and is lowered multiplicatively when
-Vertex answers 429 RESOURCE_EXHAUSTED, then raised additively as requests succeed.
-The limiter only paces; retrying is the client's business.
+A bucket starts unlimited (requests) or in slow start from a high rate (creates), is
+lowered multiplicatively when Vertex answers 429 RESOURCE_EXHAUSTED, then raised
+additively as requests succeed. Fixed caps are optional. The limiter only paces;
+retrying is the client's business.
 """
 
 from __future__ import annotations
@@ -34,35 +35,45 @@ class Ticket:
 
 @dataclass(frozen=True)
 class AimdSettings:
-    """How a bucket adapts.
+    """How a bucket adapts (rates in requests/second).
 
-    - `decrease_factor`: the rate is multiplied by this on a throttling episode.
-    - `increase_per_second`: while requests succeed at the allowed pace, the rate
-      grows by about this many requests/second every second (additive increase).
-    - `throttle_share`: a 429 lowers the rate only when the recent share of 429s
-      (an exponentially weighted average over about `1/share_weight` answers) is at
-      least this high, so stray 429s do not starve a healthy bucket.
-    - Only one decrease per episode: answers to requests paced before the last
-      decrease do not lower the rate again.
+    - Start: `request` buckets are unlimited; `create` buckets start at
+      `initial_create_rate` and, until their first 429, grow by `slow_start_growth`
+      (10 %) per success, so a burst of submissions is spread over a few tenths of a
+      second instead of hitting a window quota all at once, yet an unthrottled run
+      is unlimited after some 50 creates. None makes creates start unlimited too.
+    - Decrease: on a 429 the rate becomes `decrease_factor` × the lower of the current
+      rate and the successes of the last `estimate_window` seconds, and the bucket
+      pauses for Retry-After (or one interval). One decrease per episode: 429s for
+      requests paced before the last decrease do not lower it again. Once limited, a
+      429 lowers the rate only if the recent share of 429s (an exponentially weighted
+      average over about `1/share_weight` answers) reaches `throttle_share`.
+    - Increase: while requests succeed the rate grows by about `increase_per_second`
+      every second (at most `max_step_fraction` per success); above `unlimited_above`
+      the bucket is unlimited again.
     """
 
-    decrease_factor: float = 0.5
+    decrease_factor: float = 0.7
     increase_per_second: float = 1.0
     max_step_fraction: float = 0.1
-    throttle_share: float = 0.25
+    throttle_share: float = 0.15
     share_weight: float = 0.1
+    initial_create_rate: float | None = 20.0
+    slow_start_growth: float = 0.1
     min_rate: float = 0.1
+    fallback_rate: float = 1.0
     unlimited_above: float = 1000.0
     estimate_window: float = 1.0
     max_pause: float = 10.0
 
 
 class _Bucket:
-    __slots__ = ("cap", "epoch", "next_free", "paused_until", "rate", "recent_ok", "throttle_share")
+    __slots__ = ("cap", "epoch", "next_free", "paused_until", "rate", "recent_ok", "slow_start", "throttle_share")
 
-    def __init__(self, cap: float | None) -> None:
+    def __init__(self, cap: float | None, initial_rate: float | None) -> None:
         self.cap = cap
-        self.rate: float | None = None  # adaptive rate in requests/second; None = not limited
+        self.rate = initial_rate  # adaptive rate; None = not limited (a cap may still apply)
+        self.slow_start = initial_rate is not None
         self.next_free = -math.inf
         self.paused_until = -math.inf
         self.epoch = 0
@@ -89,8 +100,10 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        for name, cap in (("max_requests_per_minute", max_requests_per_minute),
-                          ("max_creates_per_minute", max_creates_per_minute)):
+        for name, cap in (
+            ("max_requests_per_minute", max_requests_per_minute),
+            ("max_creates_per_minute", max_creates_per_minute),
+        ):
             if cap is not None and not cap > 0:
                 raise ValueError(f"{name} must be > 0")
         self._caps: dict[Kind, float | None] = {
@@ -98,6 +111,7 @@ class RateLimiter:
             CREATE: None if max_creates_per_minute is None else max_creates_per_minute / 60.0,
         }
         self.settings = settings or AimdSettings()
+        self._initial: dict[Kind, float | None] = {REQUEST: None, CREATE: self.settings.initial_create_rate}
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -106,7 +120,8 @@ class RateLimiter:
     def _bucket(self, key: BucketKey) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._caps[key[2]])
+            kind = key[2]
+            bucket = self._buckets[key] = _Bucket(self._caps[kind], self._initial[kind])
         return bucket
 
     def acquire(self, project: str, location: str, kind: Kind) -> Ticket:
@@ -135,21 +150,24 @@ class RateLimiter:
                     return Ticket(key, at, epoch)
 
     def on_success(self, ticket: Ticket) -> None:
-        """A request of this bucket got a non-429 answer: additive increase."""
+        """A request of this bucket got a non-429 answer: slow start or additive increase."""
         settings = self.settings
         with self._lock:
             bucket = self._bucket(ticket.key)
             now = self._clock()
             bucket.throttle_share *= 1.0 - settings.share_weight
-            if bucket.rate is None:
-                recent = bucket.recent_ok
-                recent.append(now)
-                horizon = now - settings.estimate_window
-                while recent and recent[0] < horizon:
-                    recent.popleft()
-                return
+            recent = bucket.recent_ok
+            recent.append(now)
+            horizon = now - settings.estimate_window
+            while recent and recent[0] < horizon:
+                recent.popleft()
             rate = bucket.rate
-            rate += min(settings.increase_per_second / rate, settings.max_step_fraction * rate)
+            if rate is None:
+                return
+            if bucket.slow_start:
+                rate *= 1.0 + settings.slow_start_growth
+            else:
+                rate += min(settings.increase_per_second / rate, settings.max_step_fraction * rate)
             bucket.rate = None if rate >= settings.unlimited_above else rate
 
     def on_throttled(self, ticket: Ticket, retry_after: float | None = None) -> None:
@@ -160,20 +178,25 @@ class RateLimiter:
             now = self._clock()
             w = settings.share_weight
             bucket.throttle_share = bucket.throttle_share * (1.0 - w) + w
-            if ticket.epoch != bucket.epoch or bucket.throttle_share < settings.throttle_share:
-                return
+            if ticket.epoch != bucket.epoch:
+                return  # this episode was already answered by a decrease
+            limited = bucket.rate is not None and not bucket.slow_start
+            if limited and bucket.throttle_share < settings.throttle_share:
+                return  # a stray 429 in a mostly successful stream
+            horizon = now - settings.estimate_window
+            measured = sum(1 for t in bucket.recent_ok if t >= horizon) / settings.estimate_window
             current = bucket.effective_rate()
             if current is None:
-                horizon = now - settings.estimate_window
-                ok = sum(1 for t in bucket.recent_ok if t >= horizon)
-                current = max(ok / settings.estimate_window, settings.min_rate)
-            new_rate = max(settings.min_rate, current * settings.decrease_factor)
+                base = measured if measured > 0 else settings.fallback_rate
+            else:
+                base = min(current, measured) if measured > 0 else current
+            new_rate = max(settings.min_rate, base * settings.decrease_factor)
             bucket.rate = new_rate
+            bucket.slow_start = False
             bucket.recent_ok.clear()
             bucket.epoch += 1
             pause = retry_after if retry_after is not None else 1.0 / new_rate
-            pause = min(pause, settings.max_pause)
-            bucket.paused_until = max(bucket.paused_until, now + pause)
+            bucket.paused_until = max(bucket.paused_until, now + min(pause, settings.max_pause))
             bucket.next_free = bucket.paused_until
 
     def rate(self, project: str, location: str, kind: Kind) -> float | None:
