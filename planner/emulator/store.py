@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from planner import apimodel
 from planner.emulator.wire import ApiFailure
@@ -97,9 +97,11 @@ class JobRecord:
         return cls(**data)
 
 
-@dataclass(frozen=True)
-class JobView:
-    """A job's derived lifecycle at one moment, and the time until which it stays so."""
+class JobView(NamedTuple):
+    """A job's derived lifecycle at one moment, and the time until which it stays so.
+
+    A NamedTuple, not a dataclass: list answers build and compare one per job per request.
+    """
 
     state: str
     update_time: float
