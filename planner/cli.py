@@ -7,6 +7,7 @@ The only module that imports click, reads os.environ or prints. Exit codes (DESI
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -973,6 +974,9 @@ def emulator_serve(**opts: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    # planner builds large, long-lived trees (10,000 job specs) and few reference cycles: the
+    # default collector thresholds would re-walk them hundreds of times per run.
+    gc.set_threshold(100_000, 50, 100)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:

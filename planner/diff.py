@@ -148,11 +148,31 @@ def mask_value(parts: Sequence[PathPart], value: Any) -> Any:
         return None
     if is_sensitive(parts):
         return MASK
+    if parts and parts[-1] == "env":
+        return _mask_env_list(value)
+    if len(parts) >= 2 and parts[-2] == "env" and isinstance(parts[-1], int):
+        return _mask_env_item(value)
+    return _mask_any(value)
+
+
+def _mask_any(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: mask_value([*parts, k], v) for k, v in value.items()}
+        return {k: (_mask_env_list(v) if k == "env" else _mask_any(v)) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_value([*parts, i], v) for i, v in enumerate(value)]
+        return [_mask_any(v) for v in value]
     return value
+
+
+def _mask_env_list(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_mask_env_item(item) for item in value]
+    return _mask_any(value)
+
+
+def _mask_env_item(item: Any) -> Any:
+    if isinstance(item, dict):
+        return {k: (MASK if k == "value" and v is not None else _mask_any(v)) for k, v in item.items()}
+    return _mask_any(item)
 
 
 def contains_sensitive(parts: Sequence[PathPart], *values: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Final
 from planner import __version__
 from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired
-from planner.diff import FieldChange, field_changes, strip_paths
+from planner.diff import FieldChange, field_changes
 from planner.refresh import Live, LiveJob
 from planner.state.model import State
 
@@ -136,10 +136,13 @@ def detect_drift(
                 )
             )
             continue
-        changes = tuple(
-            c for c in field_changes(strip_paths(record.spec, ()), dict(job.spec)) if not _matches(c.path, patterns)
+        same = bool(record.spec_hash) and job.matches(record.spec_hash)
+        changes = (
+            ()
+            if same
+            else tuple(c for c in field_changes(record.spec, dict(job.spec)) if not _matches(c.path, patterns))
         )
-        if job.spec_hash != record.spec_hash and changes:
+        if changes:
             items.append(
                 DriftItem(
                     DriftKind.CHANGED,

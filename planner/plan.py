@@ -206,7 +206,7 @@ def _entries(
         if targets and address not in targets:
             continue
         for job in jobs:
-            out[job.name] = (address, job.name, job.spec_hash, job.state if job.name in acted else "")
+            out[job.name] = (address, job.name, job.fingerprint_hash, job.state if job.name in acted else "")
     for address, record in records.items():
         if targets and address not in targets:
             continue
@@ -215,7 +215,7 @@ def _entries(
                 continue
             seen = live.jobs.get(name)
             state = (seen.state if name in acted else "") if seen is not None else "gone"
-            out[name] = (address, name, seen.spec_hash if seen is not None else "-", state)
+            out[name] = (address, name, seen.fingerprint_hash if seen is not None else "-", state)
     return sorted(out.values())
 
 
@@ -295,11 +295,11 @@ class _AddressPlanner:
         return self._same(job) and job.state not in rerun
 
     def _same(self, job: LiveJob) -> bool:
-        if self.canonical is None:
+        if self.canonical is None or self.hash is None:
             return False
-        if job.spec_hash == self.hash and not self._ignored():
-            return True
         ignored = self._ignored()
+        if not ignored:
+            return job.matches(self.hash)
         return strip_paths(job.spec, ignored) == strip_paths(self.canonical, ignored)
 
     # -- rows ----------------------------------------------------------------------------------
@@ -380,7 +380,9 @@ class _AddressPlanner:
                 notes = (
                     f"job ended in {current.state}; list it in lifecycle.rerunOn to re-create it on the next apply",
                 )
-            return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, **after)
+            # A no-op carries only the hash: nothing is applied from it, and 10,000 unchanged jobs
+            # should not make every rendering copy and mask 10,000 specs.
+            return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, after_hash=self.hash)
         ignored = self._ignored()
         changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self.canonical, ignored))
         return self._replace(current, Reason.SPEC_CHANGED, changes, found_by_labels)

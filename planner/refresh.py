@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from planner import apimodel
@@ -37,19 +38,49 @@ class JobReader(Protocol):
     def get_job(self, name: str) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LiveJob:
-    """A job as Vertex reports it, reduced to what planning needs."""
+    """A job as Vertex reports it, reduced to what planning needs.
+
+    The canonical spec and its hash are computed on first use only: a no-change plan of
+    10,000 planner-made jobs compares the `planner-spec` label instead (see `matches`).
+    """
 
     name: str
     project: str
     location: str
     state: str
-    spec: Mapping[str, Any]
-    spec_hash: str
     labels: Mapping[str, str]
+    resource: Mapping[str, Any] = field(repr=False)
     create_time: str = ""
     error_message: str = ""
+
+    @cached_property
+    def spec(self) -> Mapping[str, Any]:
+        return canonical_spec(self.resource)
+
+    @cached_property
+    def spec_hash(self) -> str:
+        return spec_hash(self.spec)
+
+    @property
+    def spec_label(self) -> str | None:
+        return self.labels.get(apimodel.LABEL_SPEC)
+
+    def matches(self, hash_hex: str) -> bool:
+        """Is this job's spec the canonical spec with this hash?
+
+        A job cannot change after create, so the planner-spec label that planner set at create
+        time still names its spec: equal labels settle it without canonicalising the job.
+        Otherwise (no label, another tool's job, an older canonical form) compare for real.
+        """
+        if self.managed and self.spec_label == hash_hex[:16]:
+            return True
+        return self.spec_hash == hash_hex
+
+    @property
+    def fingerprint_hash(self) -> str:
+        return self.spec_label if self.managed and self.spec_label else self.spec_hash
 
     @property
     def address(self) -> str | None:
@@ -97,7 +128,6 @@ def live_job(resource: Mapping[str, Any]) -> LiveJob:
     project = parts[1] if len(parts) > 3 else ""
     location = parts[3] if len(parts) > 3 else ""
     state = apimodel.enum_name(apimodel.JOB_STATES, resource.get("state", 0)) or "JOB_STATE_UNSPECIFIED"
-    spec = canonical_spec(resource)
     labels = resource.get("labels") or {}
     error = resource.get("error") or {}
     return LiveJob(
@@ -105,8 +135,7 @@ def live_job(resource: Mapping[str, Any]) -> LiveJob:
         project=project,
         location=location,
         state=state,
-        spec=spec,
-        spec_hash=spec_hash(spec),
+        resource=resource,
         labels={str(k): str(v) for k, v in labels.items()},
         create_time=str(resource.get("createTime", "")),
         error_message=str(error.get("message", "")) if isinstance(error, Mapping) else "",

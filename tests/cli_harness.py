@@ -67,22 +67,9 @@ class Cli:
 
 
 def labelled_jobs(emulator: Emulator, project: str, location: str, workspace: str = WORKSPACE) -> list[dict[str, Any]]:
-    """Every job the emulator holds that carries planner's labels for the workspace (through HTTP)."""
-    import httpx
-
-    jobs: list[dict[str, Any]] = []
-    token = ""
+    """Every job the emulator holds with planner's labels for the workspace (read directly: no faults)."""
     query = f'labels.managed-by="planner" AND labels.planner-workspace="{workspace}"'
-    with httpx.Client(timeout=30) as http:
-        while True:
-            params = {"filter": query, "pageSize": "1000", **({"pageToken": token} if token else {})}
-            r = http.get(f"{emulator.url}/v1/projects/{project}/locations/{location}/customJobs", params=params)
-            r.raise_for_status()
-            body = r.json()
-            jobs.extend(body.get("customJobs", []))
-            token = body.get("nextPageToken", "")
-            if not token:
-                return jobs
+    return emulator.list_jobs(project, location, query)
 
 
 def duplicates(jobs: list[dict[str, Any]]) -> dict[str, int]:
