@@ -192,3 +192,29 @@ def test_apply_under_faults_converges_with_no_duplicates(tmp_path: Path, emulato
     assert duplicates(jobs) == {}
     assert len(jobs) == 300
     assert emulator.request_log.fault_counts()["lost_create"] > 0
+
+
+def test_a_delete_still_waiting_is_left_pending_and_finished_by_the_next_apply(
+    tmp_path: Path, emulator_factory
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = emulator_factory(run_seconds=3600, cancel_seconds=3)
+    (tmp_path / "jobs").mkdir()
+    cli = Cli(tmp_path, emulator)
+    write(cli, config_text(1))
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    old = state_of(cli)["jobs"]["job-0000"]["name"]
+    write(cli, config_text(1, image_tag="2"))
+    r = cli.run("apply", "jobs", "--auto-approve", "--wait-timeout", "1s")
+    assert r.code == 0, r.err
+    assert "pending" in r.out.lower()
+    record = state_of(cli)["jobs"]["job-0000"]
+    assert record["name"] != old and record["old_names"] == [old]
+    assert record["pending"]["action"] == "delete" and record["pending"]["name"] == old
+    plan = cli.run("plan", "jobs", "--detailed-exitcode")
+    assert plan.code == 2 and "replaced job not yet deleted" in plan.out
+    time.sleep(3)
+    assert cli.run("apply", "jobs", "--auto-approve", "--wait-timeout", "30s").code == 0
+    record = state_of(cli)["jobs"]["job-0000"]
+    assert record["old_names"] == [] and record["pending"] is None
+    assert [j["name"] for j in labelled_jobs(emulator, PROJECT, LOCATION)] == [record["name"]]
+    assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
