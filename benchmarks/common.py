@@ -104,16 +104,20 @@ class Run:
 
 
 def run_measured(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Wall time and peak RSS of one subprocess (RSS from wait4's rusage)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(cmd), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
-    )
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    """Wall time and peak RSS of one subprocess (RSS from wait4's rusage).
+
+    stderr goes to a file: progress lines would fill a pipe nobody reads and block the child.
+    """
+    err_path = cwd / f".stderr-{time.monotonic_ns()}.txt"
+    with err_path.open("w") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, **(env or {})}
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, stderr)
+    return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, err_path.read_text(errors="replace"))
 
 
 def median(values: Sequence[float]) -> float:

@@ -32,6 +32,7 @@ class Cli:
         self.emulator = emulator
         self.state = state or cwd / "state" / f"{WORKSPACE}.json"
         self.extra_env = env or {}
+        self._count = 0
 
     def argv(self, *args: str, backend: bool = True) -> list[str]:
         extra = ["--endpoint", self.emulator.url, "--state", str(self.state)] if backend else []
@@ -55,15 +56,37 @@ class Cli:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args),
-            cwd=self.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(),
-        )
+    def start(self, *args: str) -> Started:
+        """Run in the background; output goes to files (a full pipe would block the child)."""
+        self._count += 1
+        out = self.cwd / f".out-{self._count}.txt"
+        err = self.cwd / f".err-{self._count}.txt"
+        with out.open("w") as fo, err.open("w") as fe:
+            proc = subprocess.Popen(self.argv(*args), cwd=self.cwd, stdout=fo, stderr=fe, text=True, env=self.env())
+        return Started(proc, out, err)
+
+
+class Started:
+    """A background `planner` run."""
+
+    def __init__(self, proc: subprocess.Popen[str], out: Path, err: Path):
+        self.proc = proc
+        self.pid = proc.pid
+        self._out = out
+        self._err = err
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def finish(self, timeout: float = 180) -> Result:
+        code = self.proc.wait(timeout=timeout)
+        return Result(code, self._out.read_text(), self._err.read_text())
 
 
 def labelled_jobs(emulator: Emulator, project: str, location: str, workspace: str = WORKSPACE) -> list[dict[str, Any]]:

@@ -143,8 +143,8 @@ def test_interrupt_saves_state_releases_lock_and_exits_130(tmp_path: Path, emula
     proc = cli.start("apply", "jobs", "--auto-approve", "--parallelism", "2")
     wait_until(lambda: len(emulator.request_log.calls("create")) >= 4, timeout=30)
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    result = proc.finish(timeout=60)
+    assert result.code == 130, result.err
     saved = state_of(cli)["jobs"]
     assert 0 < len(saved) < 40
     # The lock is free (a plan with no lock wait runs) and nothing was lost or duplicated.

@@ -40,41 +40,45 @@ def remote_state(storage: str, prefix: str) -> dict:  # type: ignore[type-arg]
 
 def test_eight_concurrent_applies_one_lock_holder_no_lost_write(team) -> None:  # type: ignore[no-untyped-def]
     cli, storage, prefix = team
+    (cli.cwd / "jobs" / "jobs.yaml").write_text(config_text(9))
     # A first apply creates the state (its lineage and serial are the baseline).
-    assert cli.run("apply", "jobs", "--auto-approve", "--target", "job-0000").code == 0
+    assert cli.run("apply", "jobs", "--auto-approve", "--target", "job-0008").code == 0
     base = remote_state(storage, prefix)["serial"]
+    # Six wait for the lock; two refuse to wait and either get it at once or fail naming the holder.
+    timeouts = ["2m"] * 6 + ["0s"] * 2
     procs = [
-        cli.start("apply", "jobs", "--auto-approve", "--target", f"job-{i:04d}", "--lock-timeout", "2m")
-        for i in range(1, 8)
-    ] + [cli.start("apply", "jobs", "--auto-approve", "--target", "job-0000", "--lock-timeout", "0s")]
-    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
-    waited = results[:7]
-    assert all(code == 0 for code, _o, _e in waited), [e for _c, _o, e in waited]
-    # The last one either found nothing to do or failed at once naming the holder.
-    code, _out, err = results[7]
-    assert code == 0 or ("lock" in err.lower() and "pid" in err.lower()), err
-    succeeded_writes = 7  # the no-change apply of job-0000 does not write
+        cli.start("apply", "jobs", "--auto-approve", "--target", f"job-{i:04d}", "--lock-timeout", t)
+        for i, t in enumerate(timeouts)
+    ]
+    results = [(r.code, r.out, r.err) for r in (p.finish(timeout=180) for p in procs)]
+    assert all(code == 0 for code, _o, _e in results[:6]), [e for _c, _o, e in results[:6]]
+    for code, _out, err in results[6:]:
+        assert code == 0 or ("lock" in err.lower() and "pid" in err.lower()), err
+    succeeded = sum(1 for code, _o, _e in results if code == 0)
     state = remote_state(storage, prefix)
-    assert state["serial"] == base + succeeded_writes
+    # Every successful apply wrote exactly once, and no write was lost.
+    assert state["serial"] == base + succeeded
     jobs = labelled_jobs(cli.emulator, PROJECT, LOCATION)
     assert duplicates(jobs) == {}
     assert {j["name"] for j in jobs} == {r["name"] for r in state["jobs"].values()}
-    assert len(state["jobs"]) == 8
+    assert len(state["jobs"]) == 1 + succeeded
 
 
 def test_a_lock_held_names_its_holder_and_a_zero_timeout_fails_fast(team) -> None:  # type: ignore[no-untyped-def]
     cli, _storage, _prefix = team
+    (cli.cwd / "jobs" / "jobs.yaml").write_text(config_text(150))
     holder = cli.start("apply", "jobs", "--auto-approve", "--parallelism", "1")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            r = cli.run("plan", "jobs", "--lock-timeout", "0s")
-            if r.code == 1:
-                break
-            assert time.monotonic() < deadline, "the holder never took the lock"
+        deadline = time.monotonic() + 60
+        # The holder sends creates only while it holds the lock.
+        while not cli.emulator.request_log.calls("create"):
+            assert time.monotonic() < deadline, "the holder never started creating"
+            time.sleep(0.02)
+        r = cli.run("plan", "jobs", "--lock-timeout", "0s")
+        assert r.code == 1, r.out
         assert "apply" in r.err and str(holder.pid) in r.err
     finally:
-        holder.wait(timeout=120)
+        holder.wait(timeout=180)
 
 
 def test_killed_apply_leaves_a_lock_that_force_unlock_removes(team) -> None:  # type: ignore[no-untyped-def]
