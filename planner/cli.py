@@ -230,11 +230,18 @@ class Backend:
     def store(self) -> Any:
         from planner.state import open_store
 
+        storage_host = os.environ.get("STORAGE_EMULATOR_HOST") or None
+        credentials = None
+        if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
+            from planner.api import storage_auth
+
+            credentials = storage_auth(impersonate_service_account=self.impersonate_service_account)
         store = open_store(
             self.state_spec,
             self.workspace,
             base_dir=DEFAULT_STATE_DIR,
-            storage_host=os.environ.get("STORAGE_EMULATOR_HOST") or None,
+            storage_host=storage_host,
+            credentials=credentials,
         )
         self._cleanups.append(store.close)
         return store

@@ -164,3 +164,16 @@ def build_client(
         max_requests_per_minute=max_requests_per_minute, max_creates_per_minute=max_creates_per_minute
     )
     return VertexClient(http, endpoint=endpoint, auth=auth, limiter=limiter, quota_project=quota_project)
+
+
+def storage_auth(
+    *, impersonate_service_account: str | None = None, quota_project: str | None = None, timeout: float = 30.0
+) -> GoogleAuth:
+    """google-auth credentials (ADC, impersonation) as an httpx.Auth for the GCS state store."""
+    token_http = httpx.Client(timeout=timeout)
+    try:
+        creds = _credentials(None, impersonate_service_account, quota_project, HttpxAuthRequest(token_http))
+    except BaseException:
+        token_http.close()
+        raise
+    return GoogleAuth(creds, token_http=token_http)
