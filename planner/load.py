@@ -90,19 +90,7 @@ class Document:
 
     def find(self, path: Sequence[str | int]) -> Span | None:
         """The span of the value at path (keys and list indices), or None if there is none."""
-        span = self.span
-        for part in path:
-            children = span[4]
-            if isinstance(children, dict) and isinstance(part, str):
-                found = children.get(part)
-            elif isinstance(children, list) and isinstance(part, int) and 0 <= part < len(children):
-                found = children[part]
-            else:
-                return None
-            if found is None:
-                return None
-            span = found
-        return span
+        return find_span(self.span, path)
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
@@ -428,3 +416,19 @@ class _Builder:
             else:
                 parent[1].append(value)
                 parent[2].append(span)
+
+
+def find_span(span: Span, path: Sequence[str | int]) -> Span | None:
+    """The span below `span` at path (keys and list indices), or None if there is none."""
+    for part in path:
+        children = span[4]
+        if isinstance(children, dict) and isinstance(part, str):
+            found = children.get(part)
+        elif isinstance(children, list) and isinstance(part, int) and 0 <= part < len(children):
+            found = children[part]
+        else:
+            return None
+        if found is None:
+            return None
+        span = found
+    return span

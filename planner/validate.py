@@ -30,7 +30,7 @@ from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import ConfigError, Diagnostic, SourceLocation
-from planner.load import Document, Span, load_documents, resolve_plain_scalar
+from planner.load import Document, Span, find_span, load_documents, resolve_plain_scalar
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DESIRED_STATE_SCHEMA = "desired-state.schema.json"
@@ -423,7 +423,7 @@ class _Validation:
             return False
         pruned: Any = job
         for path in self.bad_defaults:
-            if path and _find(job_span, path) is _find(defaults_span, path) is not None:
+            if path and find_span(job_span, path) is find_span(defaults_span, path) is not None:
                 pruned = _without(pruned, path)
         return pruned is not job and self.schemas.job_ok(pruned)
 
@@ -433,7 +433,7 @@ class _Validation:
         if isinstance(labels, dict):
             for key in labels:
                 if is_reserved_label(key):
-                    label_span = _find(span, ("labels", key))
+                    label_span = find_span(span, ("labels", key))
                     where = doc.location(label_span, key=True) if label_span else None
                     self.report(
                         where,
@@ -446,7 +446,7 @@ class _Validation:
             for name in ("timeout", "maxWaitDuration"):
                 value = scheduling.get(name)
                 if isinstance(value, str) and canonical_duration(value) is None:
-                    value_span = _find(span, ("jobSpec", "scheduling", name))
+                    value_span = find_span(span, ("jobSpec", "scheduling", name))
                     self.report(
                         doc.location(value_span) if value_span else None,
                         _format_path((*prefix, "jobSpec", "scheduling", name)),
@@ -464,7 +464,7 @@ class _Validation:
                 if problem is None:
                     self.good_paths.add(path)
                 if problem is not None:
-                    item_span = _find(span, ("lifecycle", "ignoreChanges", i))
+                    item_span = find_span(span, ("lifecycle", "ignoreChanges", i))
                     self.report(
                         doc.location(item_span) if item_span else None,
                         _format_path((*prefix, "lifecycle", "ignoreChanges", i)),
@@ -476,7 +476,7 @@ class _Validation:
     def _schema_error(self, doc: Document, error: ValidationError, root: Span, prefix: tuple[str | int, ...]) -> None:
         rel = tuple(error.absolute_path)
         path = _format_path((*prefix, *rel))
-        span = _find(root, rel) or root
+        span = find_span(root, rel) or root
         schema = error.schema if isinstance(error.schema, dict) else {}
         kind = error.validator
         value = error.instance
@@ -630,19 +630,6 @@ def _format_path(parts: Sequence[str | int]) -> str:
     return out
 
 
-def _find(span: Span, path: Sequence[str | int]) -> Span | None:
-    for part in path:
-        children = span[4]
-        if isinstance(children, dict) and isinstance(part, str):
-            found = children.get(part)
-        elif isinstance(children, list) and isinstance(part, int) and 0 <= part < len(children):
-            found = children[part]
-        else:
-            return None
-        if found is None:
-            return None
-        span = found
-    return span
 
 
 def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
@@ -736,7 +723,7 @@ def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, A
     if doc.aliased:
         plain = set()
         for path, is_plain in doc.templated:
-            found = _find(doc.span, path)
+            found = find_span(doc.span, path)
             if is_plain and found is not None:
                 plain.add((found[0], found[1]))
         data = _copy_interpolated(validation, doc, doc.data, doc.span, (), plain)
@@ -747,7 +734,7 @@ def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, A
         container: Any = data
         for part in path[:-1]:
             container = container[part]
-        span = _find(doc.span, path)
+        span = find_span(doc.span, path)
         assert span is not None
         container[path[-1]] = _substitute(validation, doc, container[path[-1]], span, path, is_plain)
     return data

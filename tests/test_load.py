@@ -79,10 +79,11 @@ def test_duplicate_keys_are_errors_at_the_second_key() -> None:
     assert problems("a: 1\nb: 2\na: 3\n") == ['f.yaml:3:1: duplicate key "a" (first defined at line 1)']
 
 
-def test_unsafe_tags_are_errors_and_never_run() -> None:
-    found = problems("a: !!python/object/apply:os.system ['touch /tmp/planner-pwned']\n")
+def test_unsafe_tags_are_errors_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "planner-pwned"
+    found = problems(f"a: !!python/object/apply:os.system ['touch {marker}']\n")
     assert "is not allowed" in found[0] and found[0].startswith("f.yaml:1:4:")
-    assert not Path("/tmp/planner-pwned").exists()
+    assert not marker.exists()
     assert "is not allowed" in problems("a: !custom x\n")[0]
     assert "is not allowed" in problems("a: !!set {x}\n")[0]
 

@@ -49,7 +49,7 @@ from planner import __version__
 from planner.errors import ApiError, StateError, UsageError
 from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
 from planner.state.lock import LockInfo, locked_error
-from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries
+from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries, check_replaceable
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -298,9 +298,13 @@ class GcsStore:
         boundary = f"planner-{uuid.uuid4().hex}"
         meta = json.dumps({"name": name, "contentType": "application/json"})
         body = (
-            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
-            f"--{boundary}\r\nContent-Type: application/json\r\n\r\n"
-        ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
+                f"--{boundary}\r\nContent-Type: application/json\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         resp, attempts = self._request(
             "POST",
             f"/upload/storage/v1/b/{quote(self.bucket, safe='')}/o",
@@ -355,9 +359,7 @@ class GcsStore:
 
     def _copy(self, source: str, source_generation: int, dest: str) -> None:
         """Server-side copy of one generation of `source` to `dest` (rewrite, so any size works)."""
-        path = (
-            f"{self._object_path(source)}/rewriteTo/b/{quote(self.bucket, safe='')}/o/{quote(dest, safe='')}"
-        )
+        path = f"{self._object_path(source)}/rewriteTo/b/{quote(self.bucket, safe='')}/o/{quote(dest, safe='')}"
         token: str | None = None
         while True:
             params: dict[str, str | int] = {"sourceGeneration": source_generation}
@@ -458,17 +460,7 @@ class GcsStore:
             generation = self._generation or 0
             if self._base is not None:
                 lineage, serial = self._base
-                if lineage != state.lineage:
-                    raise StateError(
-                        f"refusing to write state {self.description}: it has lineage {lineage}, "
-                        f"but the state being written has lineage {state.lineage} (a different state history)"
-                    )
-                if serial > state.serial:
-                    raise StateError(
-                        f"refusing to write state {self.description}: it was changed by someone else "
-                        f"(it is at serial {serial}, this run started from serial {state.serial})",
-                        hint="run plan again to start from the current state",
-                    )
+                check_replaceable(self.description, lineage, serial, state)
             new = replace(state, serial=state.serial + 1, version=STATE_FORMAT_VERSION, planner_version=__version__)
             data = write_state(new)
             if generation:
@@ -533,9 +525,7 @@ class GcsStore:
                 return str(holder[0])  # our own first attempt succeeded
             waited = time.monotonic() - started
             if waited >= timeout:
-                raise locked_error(
-                    self.description, holder[1].with_id(str(holder[0])) if holder else None, waited
-                )
+                raise locked_error(self.description, holder[1].with_id(str(holder[0])) if holder else None, waited)
             time.sleep(min(delay, max(timeout - waited, 0.0)))
             delay = min(delay * 2, 1.0)
 

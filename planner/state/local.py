@@ -35,7 +35,7 @@ from planner import __version__
 from planner.errors import StateError, StateLockedError
 from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
 from planner.state.lock import LockInfo, locked_error
-from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries
+from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries, check_replaceable
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -170,17 +170,7 @@ class LocalStore:
             if found is None:
                 return
             lineage, serial = found[0].lineage, found[0].serial
-        if lineage != state.lineage:
-            raise StateError(
-                f"refusing to write state {self.description}: it has lineage {lineage}, "
-                f"but the state being written has lineage {state.lineage} (a different state history)"
-            )
-        if serial > state.serial:
-            raise StateError(
-                f"refusing to write state {self.description}: it was changed by someone else "
-                f"(it is at serial {serial}, this run started from serial {state.serial})",
-                hint="run plan again to start from the current state",
-            )
+        check_replaceable(self.description, lineage, serial, state)
 
     def _keep_backup(self) -> None:
         """Make `<file>.backup` the current state file (hard link, or a copy where links fail)."""

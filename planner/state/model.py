@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from planner import __version__
+from planner.errors import StateError
 
 STATE_FORMAT_VERSION = 1
 """The newest state file format this planner reads and the one it writes."""
@@ -135,3 +136,18 @@ def apply_entries(state: State, entries: Iterable[JournalEntry]) -> State:
     if jobs is None:
         return state
     return replace(state, jobs=jobs)
+
+
+def check_replaceable(description: str, lineage: str, serial: int, state: State) -> None:
+    """Refuse to replace a stored state of another lineage or a higher serial (someone else wrote)."""
+    if lineage != state.lineage:
+        raise StateError(
+            f"refusing to write state {description}: it has lineage {lineage}, "
+            f"but the state being written has lineage {state.lineage} (a different state history)"
+        )
+    if serial > state.serial:
+        raise StateError(
+            f"refusing to write state {description}: it was changed by someone else "
+            f"(it is at serial {serial}, this run started from serial {state.serial})",
+            hint="run plan again to start from the current state",
+        )
