@@ -9,13 +9,12 @@ spec hash (DESIGN §4) is the SHA-256 of the canonical JSON. `diff` builds on th
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from planner import apimodel
+from planner import apimodel, jsoncodec
 
 USER_FIELDS: Final = ("displayName", "labels", "jobSpec", "encryptionSpec")
 
@@ -57,11 +56,7 @@ def _plain(value: Any) -> Any:
 
 def spec_hash(canonical: Mapping[str, Any]) -> str:
     """SHA-256 hex of a canonical spec; its first 16 digits are the planner-spec label."""
-    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(jsoncodec.dumps_sorted(canonical)).hexdigest()
 
 
 _SPECIAL: Final = frozenset(apimodel.ENUM_FIELDS) | apimodel.INT64_FIELDS | apimodel.DURATION_FIELDS | _INT32_FIELDS
@@ -181,7 +176,7 @@ def identity_labels(address: str, workspace: str, hash_hex: str) -> dict[str, st
 
 def request_body(canonical: Mapping[str, Any], address: str, workspace: str) -> dict[str, Any]:
     """The create request for a canonical desired spec: the spec plus the identity labels."""
-    body = json.loads(canonical_json(canonical))
+    body = jsoncodec.loads(jsoncodec.dumps_sorted(canonical))  # a deep copy
     labels = dict(body.get("labels", {}))
     labels.update(identity_labels(address, workspace, spec_hash(canonical)))
     body["labels"] = labels

@@ -393,10 +393,11 @@ class Planned:
 
 
 def _plan(backend: Backend, client: Any, store: Any, desired: Any, targets: Sequence[str]) -> Planned:
-    from planner.workflow import refresh_and_plan
+    from planner.workflow import read_and_plan
 
-    prior = store.read()
-    planned = refresh_and_plan(client, desired, prior, workspace=backend.workspace, targets=targets, created_at=_now())
+    planned, prior = read_and_plan(
+        client, desired, store.read, workspace=backend.workspace, targets=targets, created_at=_now()
+    )
     return Planned(planned.plan, prior, planned.live)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from planner import __version__, apimodel
 from planner.canonical import canonical_spec, spec_hash
@@ -141,20 +141,46 @@ class Plan:
         return {a.value.replace("-", "_"): self.count(a) for a in Action}
 
 
-def make_plan(desired: Desired, prior: State | None, live: Live, options: PlanOptions) -> Plan:
-    """Decide what to do for every address in desired, prior state or live labelled jobs."""
+# A desired job's canonical spec and its hash.
+DesiredSpec: TypeAlias = tuple[dict[str, Any], str]
+
+
+def desired_specs(desired: Desired, targets: frozenset[str] = frozenset()) -> dict[str, DesiredSpec]:
+    """The canonical spec and spec hash of every desired job (only the targets, if any)."""
+    out: dict[str, DesiredSpec] = {}
+    for address, job in desired.jobs.items():
+        if not targets or address in targets:
+            canonical = canonical_spec(job.body)
+            out[address] = (canonical, spec_hash(canonical))
+    return out
+
+
+def make_plan(
+    desired: Desired,
+    prior: State | None,
+    live: Live,
+    options: PlanOptions,
+    *,
+    specs: Mapping[str, DesiredSpec] | None = None,
+) -> Plan:
+    """Decide what to do for every address in desired, prior state or live labelled jobs.
+
+    `specs` may hold desired_specs(desired) computed beforehand (while the refresh ran).
+    """
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
     by_address = live.by_address(options.workspace)
     addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
     if options.targets:
         addresses = [a for a in addresses if a in options.targets]
+    if specs is None:
+        specs = desired_specs(desired, options.targets)
 
     changes: list[ResourceChange] = []
     warnings: list[str] = []
     for address in addresses:
-        planner_ = _AddressPlanner(
-            address, desired.jobs.get(address), records.get(address), by_address.get(address, []), live
-        )
+        job = desired.jobs.get(address)
+        spec = (specs.get(address) or desired_specs(desired, frozenset({address}))[address]) if job else None
+        planner_ = _AddressPlanner(address, job, spec, records.get(address), by_address.get(address, []), live)
         rows = planner_.plan()
         changes.extend(rows)
         warnings.extend(planner_.warnings)
@@ -167,7 +193,7 @@ def make_plan(desired: Desired, prior: State | None, live: Live, options: PlanOp
             hint="remove preventDestroy from the job first, or leave the job as it is",
         )
 
-    entries = _entries(changes, records, live, options.workspace, options.targets)
+    entries = _entries(changes, records, live, by_address, options.targets)
     return Plan(
         workspace=options.workspace,
         changes=tuple(changes),
@@ -185,14 +211,14 @@ def make_plan(desired: Desired, prior: State | None, live: Live, options: PlanOp
 def live_entries(plan: Plan, prior: State | None, live: Live, workspace: str) -> list[tuple[str, ...]]:
     """The live facts a saved plan depends on, read again at apply time to refuse a stale plan."""
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    return _entries(plan.changes, records, live, workspace, frozenset(plan.targets))
+    return _entries(plan.changes, records, live, live.by_address(workspace), frozenset(plan.targets))
 
 
 def _entries(
     changes: Iterable[ResourceChange],
     records: Mapping[str, JobRecord],
     live: Live,
-    workspace: str,
+    by_address: Mapping[str, list[LiveJob]],
     targets: frozenset[str],
 ) -> list[tuple[str, ...]]:
     """(address, job name, spec hash, state) per labelled or recorded job.
@@ -202,7 +228,7 @@ def _entries(
     """
     acted = {name for c in changes if c.action is not Action.NOOP for name in _names(c)}
     out: dict[str, tuple[str, ...]] = {}
-    for address, jobs in live.by_address(workspace).items():
+    for address, jobs in by_address.items():
         if targets and address not in targets:
             continue
         for job in jobs:
@@ -243,6 +269,7 @@ class _AddressPlanner:
         self,
         address: str,
         desired: DesiredJob | None,
+        spec: DesiredSpec | None,
         record: JobRecord | None,
         labelled: list[LiveJob],
         live: Live,
@@ -254,8 +281,8 @@ class _AddressPlanner:
         self.live = live
         self.warnings: list[str] = []
         self.lifecycle = desired.lifecycle if desired is not None else None
-        self.canonical = canonical_spec(desired.body) if desired is not None else None
-        self.hash = spec_hash(self.canonical) if self.canonical is not None else None
+        self.canonical: dict[str, Any] | None = spec[0] if spec is not None else None
+        self.hash: str | None = spec[1] if spec is not None else None
 
     # -- selection of the job that currently stands for the address ---------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -160,30 +160,69 @@ def refresh(
     on_progress: Callable[[str], None] | None = None,
 ) -> Live:
     """List every (project, location) once, in parallel; then look up state jobs not seen."""
-    pair_list = sorted(set(pairs))
-    query = None if include_unmanaged else managed_filter(workspace)
+    with Refresher(
+        client, workspace, include_unmanaged=include_unmanaged, parallelism=parallelism, on_progress=on_progress
+    ) as refresher:
+        refresher.start(pairs)
+        return refresher.finish(known_names)
 
-    def list_pair(pair: tuple[str, str]) -> list[LiveJob]:
+
+class Refresher:
+    """A refresh that runs in the background while the caller does other work.
+
+    `start` starts listing pairs (each pair once, however often it is named); `finish` waits
+    for the listings and looks up the state's jobs that no listing returned. Leaving the
+    `with` block without `finish` waits for listings already sent and drops their results.
+    """
+
+    def __init__(
+        self,
+        client: JobReader,
+        workspace: str,
+        *,
+        include_unmanaged: bool = False,
+        parallelism: int = 8,
+        on_progress: Callable[[str], None] | None = None,
+    ):
+        self._client = client
+        self._query = None if include_unmanaged else managed_filter(workspace)
+        self._on_progress = on_progress
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="refresh")
+        self._listings: dict[tuple[str, str], Future[list[LiveJob]]] = {}
+
+    def __enter__(self) -> Refresher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for pair in sorted(set(pairs) - self._listings.keys()):
+            self._listings[pair] = self._pool.submit(self._list_pair, pair)
+
+    def _list_pair(self, pair: tuple[str, str]) -> list[LiveJob]:
         project, location = pair
-        jobs = [live_job(r) for r in client.list_jobs(project, location, filter=query, page_size=LIST_PAGE_SIZE)]
-        if on_progress is not None:
-            on_progress(f"listed {len(jobs)} jobs in {project}/{location}")
+        listing = self._client.list_jobs(project, location, filter=self._query, page_size=LIST_PAGE_SIZE)
+        jobs = [live_job(r) for r in listing]
+        if self._on_progress is not None:
+            self._on_progress(f"listed {len(jobs)} jobs in {project}/{location}")
         return jobs
 
-    found: dict[str, LiveJob] = {}
-    workers = max(1, min(parallelism, len(pair_list) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-        for jobs in pool.map(list_pair, pair_list):
-            for job in jobs:
+    def finish(self, known_names: Iterable[str] = ()) -> Live:
+        found: dict[str, LiveJob] = {}
+        pairs = sorted(self._listings)
+        for pair in pairs:
+            for job in self._listings[pair].result():
                 found[job.name] = job
-        unseen = sorted(set(known_names) - set(found))
+        unseen = sorted(set(known_names) - found.keys())
         missing: set[str] = set()
-        for name, result in zip(unseen, pool.map(lambda n: _get_or_none(client, n), unseen), strict=True):
+        client = self._client
+        for name, result in zip(unseen, self._pool.map(lambda n: _get_or_none(client, n), unseen), strict=True):
             if result is None:
                 missing.add(name)
             else:
                 found[name] = result
-    return Live(jobs=dict(sorted(found.items())), listed=tuple(pair_list), missing=frozenset(missing))
+        return Live(jobs=dict(sorted(found.items())), listed=tuple(pairs), missing=frozenset(missing))
 
 
 def _get_or_none(client: JobReader, name: str) -> LiveJob | None:

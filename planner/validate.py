@@ -21,16 +21,18 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
+from planner import jsoncodec
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import ConfigError, Diagnostic, SourceLocation
 from planner.load import Document, Span, find_span, load_documents, resolve_plain_scalar
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DESIRED_STATE_SCHEMA = "desired-state.schema.json"
@@ -252,13 +254,27 @@ class _Schemas:
         defs = schema["$defs"]
         file_schema = copy.deepcopy(schema)
         file_schema["properties"]["jobs"]["additionalProperties"] = True
-        self.file = Draft202012Validator(file_schema)
+        self._file_schema = file_schema
         self.file_ok = compile_check(file_schema, file_schema)
         job_schema = {"$ref": "#/$defs/job", "$defs": defs}
-        self.job = Draft202012Validator(job_schema)
+        self._job_schema = job_schema
         self.job_ok = compile_check(job_schema, job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
         self.field_places = _field_places(self.job_fields)
+
+    # jsonschema explains what the fast checks above only detect; importing it costs a tenth
+    # of a second, so only a configuration with errors pays for it.
+    @functools.cached_property
+    def file(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self._file_schema)
+
+    @functools.cached_property
+    def job(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self._job_schema)
 
 
 @functools.cache
@@ -845,8 +861,7 @@ def config_hash(jobs: Mapping[str, DesiredJob]) -> str:
         }
         for _, job in sorted(jobs.items())
     ]
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(jsoncodec.dumps_sorted(canonical)).hexdigest()
 
 
 class _Positions(Mapping[str, SourceLocation]):

@@ -5,13 +5,13 @@ No printing and no flags: the CLI calls these with what it parsed, tests call th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
-from planner.plan import Plan, PlanOptions, make_plan
-from planner.refresh import JobReader, Live, refresh
+from planner.plan import Plan, PlanOptions, desired_specs, make_plan
+from planner.refresh import JobReader, Live, Refresher, refresh
 from planner.state.model import State
 
 
@@ -58,13 +58,38 @@ def refresh_and_plan(
     targets: Iterable[str] = (),
     created_at: str = "",
 ) -> Planned:
+    return read_and_plan(client, desired, lambda: prior, workspace=workspace, targets=targets, created_at=created_at)[0]
+
+
+def read_and_plan(
+    client: JobReader,
+    desired: Desired,
+    read_prior: Callable[[], State | None],
+    *,
+    workspace: str,
+    targets: Iterable[str] = (),
+    created_at: str = "",
+) -> tuple[Planned, State | None]:
+    """Refresh and plan, reading the prior state (and canonicalising desired) while the listing runs.
+
+    `desired` has passed validation, so asking the API is allowed from the start: the
+    listing of the configuration's locations goes out first, then the state is read and
+    its other locations are listed, and the desired specs are brought to canonical form
+    while the pages arrive.
+    """
     target_set = frozenset(targets)
-    unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))
-    if unknown:
-        raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")
-    live = read_live(client, desired, prior, workspace)
+    with Refresher(client, workspace) as refresher:
+        refresher.start(scope(desired, None)[0])
+        prior = read_prior()
+        unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))
+        if unknown:
+            raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")
+        pairs, known = scope(None, prior)
+        refresher.start(pairs)
+        specs = desired_specs(desired, target_set)
+        live = refresher.finish(known)
     options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at)
-    return Planned(make_plan(desired, prior, live, options), live)
+    return Planned(make_plan(desired, prior, live, options, specs=specs), live), prior
 
 
 def refreshed(prior: State, live: Live) -> State:
