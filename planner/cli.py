@@ -432,8 +432,9 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         doc = plan_to_json(plan, for_file=True)
         doc["config"] = {"files": list(desired.files), "hash": desired.config_hash}
         _write_private(Path(out), json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    text = render_plan(plan, opts["fmt"], color=_use_color(opts["no_color"]), show_sensitive=opts["show_sensitive"])
     if not opts["quiet"] or opts["fmt"] != "text":
+        color = _use_color(opts["no_color"])
+        text = render_plan(plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"])
         click.echo(text.rstrip("\n"))
     if out and not opts["quiet"] and opts["fmt"] == "text":
         click.echo(f"\nSaved the plan to {out}. To perform exactly these actions, run: planner apply {out}")

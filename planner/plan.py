@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias
+from functools import cached_property
+from typing import Any, Final
 
 from planner import __version__, apimodel
 from planner.canonical import canonical_spec, spec_hash
@@ -141,17 +142,26 @@ class Plan:
         return {a.value.replace("-", "_"): self.count(a) for a in Action}
 
 
-# A desired job's canonical spec and its hash.
-DesiredSpec: TypeAlias = tuple[dict[str, Any], str]
+def desired_hashes(
+    desired: Desired, records: Mapping[str, JobRecord], targets: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The spec hash of every desired job (only the targets, if any).
 
-
-def desired_specs(desired: Desired, targets: frozenset[str] = frozenset()) -> dict[str, DesiredSpec]:
-    """The canonical spec and spec hash of every desired job (only the targets, if any)."""
-    out: dict[str, DesiredSpec] = {}
+    A body equal to the spec its state record holds (validation already writes int64 and
+    durations the canonical way, so unchanged jobs usually are) is that canonical spec: its
+    hash is the record's, checked by hashing the record's spec, without canonicalising.
+    """
+    out: dict[str, str] = {}
     for address, job in desired.jobs.items():
-        if not targets or address in targets:
-            canonical = canonical_spec(job.body)
-            out[address] = (canonical, spec_hash(canonical))
+        if targets and address not in targets:
+            continue
+        record = records.get(address)
+        if record is not None and record.spec_hash and job.body == record.spec:
+            recorded = spec_hash(record.spec)
+            if recorded == record.spec_hash:
+                out[address] = recorded
+                continue
+        out[address] = spec_hash(canonical_spec(job.body))
     return out
 
 
@@ -161,26 +171,26 @@ def make_plan(
     live: Live,
     options: PlanOptions,
     *,
-    specs: Mapping[str, DesiredSpec] | None = None,
+    hashes: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide what to do for every address in desired, prior state or live labelled jobs.
 
-    `specs` may hold desired_specs(desired) computed beforehand (while the refresh ran).
+    `hashes` may hold desired_hashes(...) computed beforehand (while the refresh ran).
     """
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
     by_address = live.by_address(options.workspace)
     addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
     if options.targets:
         addresses = [a for a in addresses if a in options.targets]
-    if specs is None:
-        specs = desired_specs(desired, options.targets)
+    if hashes is None:
+        hashes = desired_hashes(desired, records, options.targets)
 
     changes: list[ResourceChange] = []
     warnings: list[str] = []
     for address in addresses:
         job = desired.jobs.get(address)
-        spec = (specs.get(address) or desired_specs(desired, frozenset({address}))[address]) if job else None
-        planner_ = _AddressPlanner(address, job, spec, records.get(address), by_address.get(address, []), live)
+        hash_hex = (hashes.get(address) or spec_hash(canonical_spec(job.body))) if job is not None else None
+        planner_ = _AddressPlanner(address, job, hash_hex, records.get(address), by_address.get(address, []), live)
         rows = planner_.plan()
         changes.extend(rows)
         warnings.extend(planner_.warnings)
@@ -269,7 +279,7 @@ class _AddressPlanner:
         self,
         address: str,
         desired: DesiredJob | None,
-        spec: DesiredSpec | None,
+        hash_hex: str | None,
         record: JobRecord | None,
         labelled: list[LiveJob],
         live: Live,
@@ -281,8 +291,12 @@ class _AddressPlanner:
         self.live = live
         self.warnings: list[str] = []
         self.lifecycle = desired.lifecycle if desired is not None else None
-        self.canonical: dict[str, Any] | None = spec[0] if spec is not None else None
-        self.hash: str | None = spec[1] if spec is not None else None
+        self.hash = hash_hex
+
+    @cached_property
+    def canonical(self) -> dict[str, Any] | None:
+        """The desired canonical spec, built only for rows that show or diff it."""
+        return canonical_spec(self.desired.body) if self.desired is not None else None
 
     # -- selection of the job that currently stands for the address ---------------------------
 
@@ -296,7 +310,7 @@ class _AddressPlanner:
             # A newer labelled job matching the desired spec beside a recorded one that doesn't
             # (or that awaits a rerun) is a replacement whose create answer was lost: it becomes
             # current, and the recorded one is cleaned up.
-            if self.canonical is not None and not self._satisfied(recorded):
+            if self.desired is not None and not self._satisfied(recorded):
                 matching = [j for j in others if self._satisfied(j) and j.create_time >= recorded.create_time]
                 if matching:
                     chosen = self._best(matching)
@@ -322,12 +336,13 @@ class _AddressPlanner:
         return self._same(job) and job.state not in rerun
 
     def _same(self, job: LiveJob) -> bool:
-        if self.canonical is None or self.hash is None:
+        if self.hash is None:
             return False
         ignored = self._ignored()
         if not ignored:
             return job.matches(self.hash)
-        return strip_paths(job.spec, ignored) == strip_paths(self.canonical, ignored)
+        canonical = self.canonical
+        return canonical is not None and strip_paths(job.spec, ignored) == strip_paths(canonical, ignored)
 
     # -- rows ----------------------------------------------------------------------------------
 
@@ -370,8 +385,8 @@ class _AddressPlanner:
         project = desired.project if desired else (record.project if record else (job.project if job else ""))
         location = desired.location if desired else (record.location if record else (job.location if job else ""))
         display = ""
-        if self.canonical is not None:
-            display = str(self.canonical.get("displayName", ""))
+        if desired is not None:
+            display = str(desired.body.get("displayName") or "")
         elif job is not None:
             display = str(job.spec.get("displayName", ""))
         elif record is not None:
@@ -390,17 +405,20 @@ class _AddressPlanner:
         )
 
     def _desired_row(self, current: LiveJob | None, found_by_labels: bool) -> ResourceChange:
-        assert self.canonical is not None and self.hash is not None and self.lifecycle is not None
-        after = {"after": self.canonical, "after_hash": self.hash}
+        assert self.hash is not None and self.lifecycle is not None
         if current is None:
             reason = Reason.DELETED_OUTSIDE if self.record is not None else Reason.NEW
-            return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **after)
+            return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **self._after())
         if self._same(current):
             if current.state in self.lifecycle.rerun_on:
                 return self._replace(current, Reason.RERUN, (), found_by_labels)
             if found_by_labels:
                 return self._base(
-                    Action.ADOPT, Reason.FOUND_BY_LABELS, current, steps=(Step(StepKind.ADOPT, current.name),), **after
+                    Action.ADOPT,
+                    Reason.FOUND_BY_LABELS,
+                    current,
+                    steps=(Step(StepKind.ADOPT, current.name),),
+                    **self._after(),
                 )
             notes: tuple[str, ...] = ()
             if current.terminal and current.state != "JOB_STATE_SUCCEEDED":
@@ -411,8 +429,13 @@ class _AddressPlanner:
             # should not make every rendering copy and mask 10,000 specs.
             return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, after_hash=self.hash)
         ignored = self._ignored()
-        changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self.canonical, ignored))
+        changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self._after()["after"], ignored))
         return self._replace(current, Reason.SPEC_CHANGED, changes, found_by_labels)
+
+    def _after(self) -> dict[str, Any]:
+        canonical = self.canonical
+        assert canonical is not None
+        return {"after": canonical, "after_hash": self.hash}
 
     def _replace(
         self, current: LiveJob, reason: Reason, changes: tuple[FieldChange, ...], found_by_labels: bool

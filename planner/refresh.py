@@ -20,6 +20,11 @@ from planner.errors import ApiError
 
 # Large pages mean few round trips; a server that allows fewer simply returns fewer per page.
 LIST_PAGE_SIZE = 1000
+# What planning needs of a job whose spec it does not diff (LiveJob.partial): a listing with
+# this read mask is a tenth of the bytes of a full one.
+SUMMARY_READ_MASK = "name,state,labels,createTime,error"
+# Up to this many partially listed jobs are completed with one GET each; more, by listing again.
+COMPLETE_BY_GET_LIMIT = 100
 
 
 class JobReader(Protocol):
@@ -54,9 +59,12 @@ class LiveJob:
     resource: Mapping[str, Any] = field(repr=False)
     create_time: str = ""
     error_message: str = ""
+    partial: bool = False  # listed with SUMMARY_READ_MASK: no spec
 
     @cached_property
     def spec(self) -> Mapping[str, Any]:
+        if self.partial:
+            raise RuntimeError(f"{self.name} was listed without its spec (a refresh bug)")
         return canonical_spec(self.resource)
 
     @cached_property
@@ -121,8 +129,8 @@ class Live:
         return out
 
 
-def live_job(resource: Mapping[str, Any]) -> LiveJob:
-    """Reduce an API CustomJob resource to a LiveJob."""
+def live_job(resource: Mapping[str, Any], *, partial: bool = False) -> LiveJob:
+    """Reduce an API CustomJob resource to a LiveJob (`partial`: read with SUMMARY_READ_MASK)."""
     name = str(resource.get("name", ""))
     parts = name.split("/")
     project = parts[1] if len(parts) > 3 else ""
@@ -139,6 +147,7 @@ def live_job(resource: Mapping[str, Any]) -> LiveJob:
         labels={str(k): str(v) for k, v in labels.items()},
         create_time=str(resource.get("createTime", "")),
         error_message=str(error.get("message", "")) if isinstance(error, Mapping) else "",
+        partial=partial,
     )
 
 
@@ -173,6 +182,10 @@ class Refresher:
     `start` starts listing pairs (each pair once, however often it is named); `finish` waits
     for the listings and looks up the state's jobs that no listing returned. Leaving the
     `with` block without `finish` waits for listings already sent and drops their results.
+
+    With `summary=True` the listings ask only for SUMMARY_READ_MASK (a no-change plan
+    compares planner-spec labels, not specs), and `finish` reads in full the jobs its
+    `needs_spec` says will be diffed: by GET when they are few, else by listing again.
     """
 
     def __init__(
@@ -183,8 +196,10 @@ class Refresher:
         include_unmanaged: bool = False,
         parallelism: int = 8,
         on_progress: Callable[[str], None] | None = None,
+        summary: bool = False,
     ):
         self._client = client
+        self._summary = summary
         self._query = None if include_unmanaged else managed_filter(workspace)
         self._on_progress = on_progress
         self._pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="refresh")
@@ -200,15 +215,19 @@ class Refresher:
         for pair in sorted(set(pairs) - self._listings.keys()):
             self._listings[pair] = self._pool.submit(self._list_pair, pair)
 
-    def _list_pair(self, pair: tuple[str, str]) -> list[LiveJob]:
+    def _list_pair(self, pair: tuple[str, str], summary: bool | None = None) -> list[LiveJob]:
         project, location = pair
-        listing = self._client.list_jobs(project, location, filter=self._query, page_size=LIST_PAGE_SIZE)
-        jobs = [live_job(r) for r in listing]
+        partial = self._summary if summary is None else summary
+        mask = SUMMARY_READ_MASK if partial else None
+        listing = self._client.list_jobs(
+            project, location, filter=self._query, page_size=LIST_PAGE_SIZE, read_mask=mask
+        )
+        jobs = [live_job(r, partial=partial) for r in listing]
         if self._on_progress is not None:
             self._on_progress(f"listed {len(jobs)} jobs in {project}/{location}")
         return jobs
 
-    def finish(self, known_names: Iterable[str] = ()) -> Live:
+    def finish(self, known_names: Iterable[str] = (), needs_spec: Callable[[LiveJob], bool] | None = None) -> Live:
         found: dict[str, LiveJob] = {}
         pairs = sorted(self._listings)
         for pair in pairs:
@@ -222,7 +241,32 @@ class Refresher:
                 missing.add(name)
             else:
                 found[name] = result
+        self._complete(found, needs_spec or (lambda _job: True))
         return Live(jobs=dict(sorted(found.items())), listed=tuple(pairs), missing=frozenset(missing))
+
+    def _complete(self, found: dict[str, LiveJob], needs_spec: Callable[[LiveJob], bool]) -> None:
+        """Replace the partial jobs that need a spec by full reads; drop those gone meanwhile."""
+        wanted = sorted(name for name, job in found.items() if job.partial and needs_spec(job))
+        if not wanted:
+            return
+        if len(wanted) <= COMPLETE_BY_GET_LIMIT:
+            client = self._client
+            for name, result in zip(wanted, self._pool.map(lambda n: _get_or_none(client, n), wanted), strict=True):
+                if result is None:
+                    del found[name]
+                else:
+                    found[name] = result
+            return
+        pairs = sorted({(found[name].project, found[name].location) for name in wanted})
+        full: dict[str, LiveJob] = {}
+        for jobs in self._pool.map(lambda pair: self._list_pair(pair, summary=False), pairs):
+            full.update((job.name, job) for job in jobs)
+        for name in wanted:
+            job = full.get(name)
+            if job is None:
+                del found[name]
+            else:
+                found[name] = job
 
 
 def _get_or_none(client: JobReader, name: str) -> LiveJob | None:

