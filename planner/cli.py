@@ -279,6 +279,24 @@ def _locked(store: Any, operation: str, timeout: float) -> Iterator[str]:
 
 
 @contextmanager
+def _long_lived() -> Iterator[None]:
+    """Build objects that live until the command ends (the configuration, state, live jobs, plan).
+
+    The collector is paused while they are built and they are then frozen (moved where
+    collections never look): otherwise the first collection after building 10,000 jobs
+    walks every object just made, about 0.4 s, and later ones walk them again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Let a critical section (unlock, final state write) finish even if Ctrl-C arrives."""
     if threading.current_thread() is not threading.main_thread():
@@ -421,11 +439,12 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     from planner.render import render_plan
     from planner.validate import load_desired
 
-    desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+    with _long_lived():
+        desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "plan", backend.lock_timeout):
+        with _locked(store, "plan", backend.lock_timeout), _long_lived():
             planned = _plan(backend, client, store, desired, opts["targets"])
     plan = planned.plan
     if out:
@@ -492,7 +511,8 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
     saved = _read_plan_file(paths[0]) if _is_plan_file(paths) else None
     desired = None
     if saved is None:
-        desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+        with _long_lived():
+            desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
     elif opts["targets"]:
         raise UsageError("--target cannot be used with a saved plan: the plan already says what to do")
     with _backend(opts) as backend:
@@ -505,7 +525,8 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
                 prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
-                planned = _plan(backend, client, store, desired, opts["targets"])
+                with _long_lived():
+                    planned = _plan(backend, client, store, desired, opts["targets"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
             fresh = refreshed(prior, live) if prior is not None else None
             if not opts["quiet"] or not plan.has_changes:
@@ -758,12 +779,15 @@ def drift_command(
     from planner.validate import load_desired
     from planner.workflow import read_live
 
-    desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"])) if paths else None
+    with _long_lived():
+        variables = _variables(opts["variables"], opts["var_files"])
+        desired = load_desired(list(paths), variables=variables) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        prior = store.read()  # read only: no lock taken, nothing written
-        live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
+        with _long_lived():
+            prior = store.read()  # read only: no lock taken, nothing written
+            live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
             prior,
             live,

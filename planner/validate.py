@@ -18,10 +18,14 @@ import functools
 import gc
 import hashlib
 import json
+import marshal
+import os
 import re
+import signal
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jsonschema_rs
 
@@ -29,8 +33,17 @@ from planner import jsoncodec
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.errors import ConfigError, Diagnostic, SourceLocation
-from planner.load import Document, Span, find_span, load_documents, resolve_plain_scalar
+from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
+from planner.load import (
+    Document,
+    Span,
+    find_span,
+    load_documents,
+    parse_document,
+    resolve_paths,
+    resolve_plain_scalar,
+    split_jobs_text,
+)
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -301,15 +314,168 @@ def _schemas() -> _Schemas:
 
 
 def load_desired(paths: Sequence[str | Path], *, variables: Mapping[str, str]) -> Desired:
-    """Load, merge, check and normalise desired-state files; raise ConfigError with all problems."""
-    documents = load_documents(paths)
+    """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
+
+    A large configuration is loaded by two processes at once (see `_load_in_parallel`);
+    whenever that finds anything wrong, or cannot be used, the files are loaded here again
+    in one process, which words every problem.
+    """
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
     try:
-        return _Validation(variables).run(documents)
+        parallel = _load_in_parallel(paths, variables)
+        if parallel is not None:
+            return parallel
+        return _Validation(variables).run(load_documents(paths))
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+# Below this many bytes of YAML, a second process costs more than it saves.
+PARALLEL_MIN_BYTES = 1 << 20
+
+_Jobs: TypeAlias = list[tuple[str, DesiredJob]]
+
+
+def _load_in_parallel(paths: Sequence[str | Path], variables: Mapping[str, str]) -> Desired | None:
+    """The configuration loaded and validated by two processes, or None to load it in one.
+
+    Files are the units of work, and a large file is split at job boundaries into parts
+    that load to the same values at the same positions (`split_jobs_text`). A forked
+    process takes one half of the units, this one the other; each half parses and
+    validates as usual. Any problem in either half (or a job defined in both) gives None,
+    and the caller's single-process load then reports every problem in its usual order.
+    Only on Linux with at least two usable CPUs.
+    """
+    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
+        return None
+    try:
+        files = resolve_paths(paths)
+        texts = [(str(path), path.read_bytes().decode("utf-8")) for path in files]
+    except (OSError, UnicodeDecodeError, UsageError):
+        return None
+    size = sum(len(text) for _, text in texts)
+    if size < PARALLEL_MIN_BYTES:
+        return None
+    units: list[tuple[str, str]] = []
+    for name, text in texts:
+        parts = split_jobs_text(text, 2) if len(text) * 2 > size else None
+        units.extend((name, part) for part in (parts or [text]))
+    if len(units) < 2:
+        return None
+    halves: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
+    loads = [0, 0]
+    for unit in sorted(units, key=lambda u: -len(u[1])):
+        lighter = 0 if loads[0] <= loads[1] else 1
+        halves[lighter].append(unit)
+        loads[lighter] += len(unit[1])
+    mine, theirs = _in_two_processes(lambda half: _validate_units(half, variables), halves[0], halves[1])
+    if mine is None or theirs is None:
+        return None
+    jobs = dict(mine)
+    for address, job in theirs:
+        if address in jobs:
+            return None  # defined twice: the single-process load says where
+        jobs[address] = job
+    ordered = {address: jobs[address] for address in sorted(jobs)}
+    return Desired(jobs=ordered, files=tuple(name for name, _ in texts), config_hash=config_hash(ordered))
+
+
+def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs | None:
+    """Parse and validate (file name, text) units; None at the first problem of any kind."""
+    validation = _Validation(variables)
+    jobs: dict[str, DesiredJob] = {}
+    defined_at: dict[str, SourceLocation] = {}
+    for name, text in units:
+        document, problems = parse_document(text, name)
+        if document is None or problems:
+            return None
+        validation._document(document, jobs, defined_at)
+        if validation.diagnostics:
+            return None
+    return list(jobs.items())
+
+
+# A DesiredJob as plain values, which marshal moves ten times faster than pickle moves dataclasses
+# (both sides are the same interpreter, so marshal's format is safe here):
+# address, project, location, body, (preventDestroy, ignoreChanges, onRemove, rerunOn),
+# (file, line, column) of its key, and the span of its values.
+_PlainJob: TypeAlias = tuple[
+    str, str, str, Any, tuple[bool, tuple[str, ...], str, tuple[str, ...]], tuple[str, int, int] | None, Any
+]
+
+
+def _to_plain(jobs: _Jobs | None) -> list[_PlainJob] | None:
+    if jobs is None:
+        return None
+    out: list[_PlainJob] = []
+    for address, job in jobs:
+        life = job.lifecycle
+        source = (job.source.file, job.source.line, job.source.column) if job.source is not None else None
+        span = job.positions._span if isinstance(job.positions, _Positions) else None
+        lifecycle = (life.prevent_destroy, life.ignore_changes, life.on_remove.value, life.rerun_on)
+        out.append((address, job.project, job.location, job.body, lifecycle, source, span))
+    return out
+
+
+def _from_plain(plain: list[_PlainJob]) -> _Jobs:
+    out: _Jobs = []
+    for address, project, location, body, life, source, span in plain:
+        location_ = SourceLocation(*source) if source is not None else None
+        job = DesiredJob(
+            address=address,
+            project=project,
+            location=location,
+            body=body,
+            lifecycle=Lifecycle(
+                prevent_destroy=life[0], ignore_changes=life[1], on_remove=OnRemove(life[2]), rerun_on=life[3]
+            ),
+            source=location_,
+            positions=_Positions(source[0], span) if source is not None and span is not None else {},
+        )
+        out.append((address, job))
+    return out
+
+
+def _in_two_processes(
+    work: Callable[[list[tuple[str, str]]], _Jobs | None], mine: list[tuple[str, str]], theirs: list[tuple[str, str]]
+) -> tuple[_Jobs | None, _Jobs | None]:
+    """(work(mine) here, work(theirs) in a forked child). A child that fails in any way gives None.
+
+    The child sends its marshalled answer through a pipe and leaves with os._exit, so it never
+    runs the parent's exit handlers or flushes the parent's buffered output. If this side
+    fails (Ctrl-C included), the child is killed and reaped before the error goes on.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 1
+        try:
+            os.close(read_fd)
+            payload = marshal.dumps(_to_plain(work(theirs)))
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+            status = 0
+        except BaseException:  # anything at all: the parent falls back
+            pass
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    finished = False
+    try:
+        with os.fdopen(read_fd, "rb") as answer:
+            here = work(mine)
+            payload = answer.read()
+        finished = True
+    finally:
+        if not finished:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or not payload:
+        return here, None
+    plain: list[_PlainJob] | None = marshal.loads(payload)
+    return here, (_from_plain(plain) if plain is not None else None)
 
 
 class _Validation:
