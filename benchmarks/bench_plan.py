@@ -93,7 +93,7 @@ def main() -> int:
     print()
     print(f"planner plan (no changes, {args.jobs} jobs, latency {args.latency_ms:g} ms):")
     print(f"  wall time     median {plan_s:.2f} s of {[round(r.seconds, 2) for r in runs]}   (target < 4 s)")
-    print(f"  peak memory   {peak:.0f} MB   (target < 300 MB)")
+    print(f"  peak memory   {peak:.0f} MB of {[round(r.peak_rss_mb) for r in runs]}   (target < 300 MB)")
     print(f"baseline: {fetched} GETs, {args.baseline_parallelism} in parallel: {baseline_s:.2f} s")
     print(f"ratio: plan is {baseline_s / plan_s:.1f}x faster than GET-per-job   (target >= 10x)")
     ok = plan_s < 4.0 and baseline_s / plan_s >= 10 and peak < 300

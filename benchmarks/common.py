@@ -103,21 +103,38 @@ class Run:
     stderr: str
 
 
+# Runs a command and writes "<seconds> <peak RSS in KiB> <exit status>" to a file. The measured
+# command is started from this small process, not from the benchmark's: Linux counts the
+# memory a process had before exec in its peak RSS, and a benchmark that has just seeded
+# 10,000 jobs would lend the command a hundred megabytes it never used.
+_MEASURE = """
+import os, subprocess, sys, time
+out, cmd = sys.argv[1], sys.argv[2:]
+with open(out + ".stderr", "w") as err:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+with open(out, "w") as f:
+    f.write(f"{elapsed} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def run_measured(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Wall time and peak RSS of one subprocess (RSS from wait4's rusage).
+    """Wall time and peak RSS of one subprocess (RSS from wait4's rusage, see _MEASURE).
 
     stderr goes to a file: progress lines would fill a pipe nobody reads and block the child.
     """
-    err_path = cwd / f".stderr-{time.monotonic_ns()}.txt"
-    with err_path.open("w") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, **(env or {})}
-        )
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_maxrss / 1024, proc.returncode, err_path.read_text(errors="replace"))
+    out = cwd / f".measure-{time.monotonic_ns()}"
+    subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _MEASURE, str(out), *cmd],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=True,
+    )
+    seconds, peak_kib, code = out.read_text().split()
+    stderr = Path(f"{out}.stderr").read_text(errors="replace")
+    return Run(float(seconds), int(peak_kib) / 1024, int(code), stderr)
 
 
 def median(values: Sequence[float]) -> float:

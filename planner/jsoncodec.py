@@ -74,5 +74,10 @@ def dumps_pretty(value: Any) -> bytes | None:
 _FLOAT = re.compile(rb"[:,\[]\s*-?[0-9]+[.eE]")
 
 
+# Every float has a digit right before its "." or exponent; most documents have no such pair
+# at all (so the closer look above is rarely needed).
+_DIGIT_THEN_POINT = re.compile(rb"[0-9][.eE]")
+
+
 def _may_hold_float(out: bytes) -> bool:
-    return _FLOAT.search(out) is not None
+    return _DIGIT_THEN_POINT.search(out) is not None and _FLOAT.search(out) is not None

@@ -297,6 +297,47 @@ class _Builder:
         while True:
             event = get_event()
             cls = type(event)
+            # The common case first, in full: an untagged, unanchored scalar inside a collection
+            # (most events of a config). It does exactly what the general code below would.
+            if cls is scalar_ev and stack and event.tag is None and event.anchor is None:
+                parent = stack[-1]
+                mark = event.start_mark
+                line = mark.line + 1
+                col = mark.column + 1
+                text = event.value
+                nodes += 1
+                parent[8] += 1
+                if parent[0]:
+                    key = parent[3]
+                    if key is None:  # a mapping key: its text as written
+                        parent[3] = text
+                        parent[4] = line
+                        parent[5] = col
+                        if text in parent[1]:
+                            first = parent[2][text]
+                            self._problem(line, col, f'duplicate key "{text}" (first defined at line {first[2]})')
+                        continue
+                style = event.style
+                value: Any
+                if style:
+                    value = text
+                elif not text:
+                    value = None
+                elif text[0] in _RESOLVE_FIRST:
+                    value = resolve_plain(text)
+                else:
+                    value = text
+                if "${" in text:
+                    templated.append((tuple(f[3] if f[0] else len(f[1]) for f in stack), not style))
+                if parent[0]:
+                    if key not in parent[1]:
+                        parent[1][key] = value
+                        parent[2][key] = (line, col, parent[4], parent[5], None)
+                    parent[3] = None
+                else:
+                    parent[1].append(value)
+                    parent[2].append((line, col, line, col, None))
+                continue
             if cls is scalar_ev or cls is alias_ev:
                 mark = event.start_mark
                 line = mark.line + 1
@@ -309,7 +350,7 @@ class _Builder:
                     if tag is None or tag == "!":
                         if not event.style:
                             if not text:
-                                value: Any = None
+                                value = None
                             elif text[0] in _RESOLVE_FIRST:
                                 value = resolve_plain(text)
                             else:

@@ -12,8 +12,10 @@ quote it to keep a string. Mapping keys are never interpolated.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
+import fcntl
 import functools
 import gc
 import hashlib
@@ -335,7 +337,8 @@ def load_desired(paths: Sequence[str | Path], *, variables: Mapping[str, str]) -
 # Below this many bytes of YAML, a second process costs more than it saves.
 PARALLEL_MIN_BYTES = 1 << 20
 
-_Jobs: TypeAlias = list[tuple[str, DesiredJob]]
+# (address, job, job_digest(job)) from one process's share of the configuration.
+_Jobs: TypeAlias = list[tuple[str, DesiredJob, bytes]]
 
 
 def _load_in_parallel(paths: Sequence[str | Path], variables: Mapping[str, str]) -> Desired | None:
@@ -370,16 +373,20 @@ def _load_in_parallel(paths: Sequence[str | Path], variables: Mapping[str, str])
         lighter = 0 if loads[0] <= loads[1] else 1
         halves[lighter].append(unit)
         loads[lighter] += len(unit[1])
-    mine, theirs = _in_two_processes(lambda half: _validate_units(half, variables), halves[0], halves[1])
-    if mine is None or theirs is None:
+    mine, plain = _in_two_processes(lambda half: _validate_units(half, variables), halves[0], halves[1])
+    if mine is None or plain is None:
         return None
-    jobs = dict(mine)
-    for address, job in theirs:
+    theirs = _from_plain(plain, halves[1], variables)
+    jobs = {address: job for address, job, _ in mine}
+    digests = {address: digest for address, _, digest in mine}
+    for address, job, digest in theirs:
         if address in jobs:
             return None  # defined twice: the single-process load says where
         jobs[address] = job
+        digests[address] = digest
     ordered = {address: jobs[address] for address in sorted(jobs)}
-    return Desired(jobs=ordered, files=tuple(name for name, _ in texts), config_hash=config_hash(ordered))
+    names = tuple(name for name, _ in texts)
+    return Desired(jobs=ordered, files=names, config_hash=config_hash(ordered, digests))
 
 
 def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs | None:
@@ -394,15 +401,15 @@ def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, st
         validation._document(document, jobs, defined_at)
         if validation.diagnostics:
             return None
-    return list(jobs.items())
+    return [(address, job, job_digest(job)) for address, job in jobs.items()]
 
 
 # A DesiredJob as plain values, which marshal moves ten times faster than pickle moves dataclasses
 # (both sides are the same interpreter, so marshal's format is safe here):
 # address, project, location, body, (preventDestroy, ignoreChanges, onRemove, rerunOn),
-# (file, line, column) of its key, and the span of its values.
+# (file, line, column) of its key, and its job_digest. Positions stay behind (_DeferredPositions).
 _PlainJob: TypeAlias = tuple[
-    str, str, str, Any, tuple[bool, tuple[str, ...], str, tuple[str, ...]], tuple[str, int, int] | None, Any
+    str, str, str, Any, tuple[bool, tuple[str, ...], str, tuple[str, ...]], tuple[str, int, int] | None, bytes
 ]
 
 
@@ -410,19 +417,19 @@ def _to_plain(jobs: _Jobs | None) -> list[_PlainJob] | None:
     if jobs is None:
         return None
     out: list[_PlainJob] = []
-    for address, job in jobs:
+    for address, job, digest in jobs:
         life = job.lifecycle
         source = (job.source.file, job.source.line, job.source.column) if job.source is not None else None
-        span = job.positions._span if isinstance(job.positions, _Positions) else None
         lifecycle = (life.prevent_destroy, life.ignore_changes, life.on_remove.value, life.rerun_on)
-        out.append((address, job.project, job.location, job.body, lifecycle, source, span))
+        out.append((address, job.project, job.location, job.body, lifecycle, source, digest))
     return out
 
 
-def _from_plain(plain: list[_PlainJob]) -> _Jobs:
+def _from_plain(plain: list[_PlainJob], units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs:
+    """Jobs back from plain values; their positions are found again from `units` if ever asked for."""
+    again = _Revalidation(units, variables)
     out: _Jobs = []
-    for address, project, location, body, life, source, span in plain:
-        location_ = SourceLocation(*source) if source is not None else None
+    for address, project, location, body, life, source, digest in plain:
         job = DesiredJob(
             address=address,
             project=project,
@@ -431,23 +438,58 @@ def _from_plain(plain: list[_PlainJob]) -> _Jobs:
             lifecycle=Lifecycle(
                 prevent_destroy=life[0], ignore_changes=life[1], on_remove=OnRemove(life[2]), rerun_on=life[3]
             ),
-            source=location_,
-            positions=_Positions(source[0], span) if source is not None and span is not None else {},
+            source=SourceLocation(*source) if source is not None else None,
+            positions=_DeferredPositions(again, address),
         )
-        out.append((address, job))
+        out.append((address, job, digest))
     return out
+
+
+class _Revalidation:
+    """The positions of jobs validated in another process: nothing uses them on a plan's way,
+    so they are not sent; the first job asked for validates its units again, here."""
+
+    def __init__(self, units: Sequence[tuple[str, str]], variables: Mapping[str, str]):
+        self._units = list(units)
+        self._variables = dict(variables)
+        self._positions: dict[str, Mapping[str, SourceLocation]] | None = None
+
+    def positions(self, address: str) -> Mapping[str, SourceLocation]:
+        if self._positions is None:
+            jobs = _validate_units(self._units, self._variables) or []
+            self._positions = {a: job.positions for a, job, _ in jobs}
+        return self._positions.get(address, {})
+
+
+class _DeferredPositions(Mapping[str, SourceLocation]):
+    def __init__(self, again: _Revalidation, address: str):
+        self._again = again
+        self._address = address
+
+    def __getitem__(self, path: str) -> SourceLocation:
+        return self._again.positions(self._address)[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._again.positions(self._address))
+
+    def __len__(self) -> int:
+        return len(self._again.positions(self._address))
 
 
 def _in_two_processes(
     work: Callable[[list[tuple[str, str]]], _Jobs | None], mine: list[tuple[str, str]], theirs: list[tuple[str, str]]
-) -> tuple[_Jobs | None, _Jobs | None]:
-    """(work(mine) here, work(theirs) in a forked child). A child that fails in any way gives None.
+) -> tuple[_Jobs | None, list[_PlainJob] | None]:
+    """(work(mine) here, work(theirs) in a forked child, as plain values). A child that fails
+    in any way gives None.
 
     The child sends its marshalled answer through a pipe and leaves with os._exit, so it never
     runs the parent's exit handlers or flushes the parent's buffered output. If this side
     fails (Ctrl-C included), the child is killed and reaped before the error goes on.
     """
     read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError, AttributeError):
+        # A 1 MiB pipe moves the answer (megabytes) in a few writes, not in 64 KiB turns.
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
     pid = os.fork()
     if pid == 0:  # the child
         status = 1
@@ -463,19 +505,22 @@ def _in_two_processes(
             os._exit(status)
     os.close(write_fd)
     finished = False
+    plain: list[_PlainJob] | None = None
     try:
         with os.fdopen(read_fd, "rb") as answer:
             here = work(mine)
             payload = answer.read()
+        # Unmarshal before reaping: the child's exit (unmapping its memory) overlaps with this.
+        try:
+            plain = marshal.loads(payload) if payload else None
+        except (EOFError, ValueError, TypeError):
+            plain = None  # cut short: the child failed while writing
         finished = True
     finally:
         if not finished:
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    if status != 0 or not payload:
-        return here, None
-    plain: list[_PlainJob] | None = marshal.loads(payload)
-    return here, (_from_plain(plain) if plain is not None else None)
+    return here, (plain if status == 0 else None)
 
 
 class _Validation:
@@ -1024,24 +1069,30 @@ def _normalise(job: dict[str, Any]) -> None:
         spec["scheduling"] = changed
 
 
-def config_hash(jobs: Mapping[str, DesiredJob]) -> str:
-    """sha256 of the canonical JSON of every job (address, project, location, body, lifecycle)."""
-    canonical = [
-        {
-            "address": job.address,
-            "project": job.project,
-            "location": job.location,
-            "body": job.body,
-            "lifecycle": {
-                "preventDestroy": job.lifecycle.prevent_destroy,
-                "ignoreChanges": list(job.lifecycle.ignore_changes),
-                "onRemove": job.lifecycle.on_remove.value,
-                "rerunOn": list(job.lifecycle.rerun_on),
-            },
-        }
-        for _, job in sorted(jobs.items())
-    ]
-    return hashlib.sha256(jsoncodec.dumps_sorted(canonical)).hexdigest()
+def config_hash(jobs: Mapping[str, DesiredJob], digests: Mapping[str, bytes] | None = None) -> str:
+    """sha256 over the job digests in address order; `digests` may hold some already computed."""
+    total = hashlib.sha256()
+    for address in sorted(jobs):
+        digest = digests.get(address) if digests is not None else None
+        total.update(digest if digest is not None else job_digest(jobs[address]))
+    return total.hexdigest()
+
+
+def job_digest(job: DesiredJob) -> bytes:
+    """sha256 of one job's canonical JSON (address, project, location, body, lifecycle)."""
+    entry = {
+        "address": job.address,
+        "project": job.project,
+        "location": job.location,
+        "body": job.body,
+        "lifecycle": {
+            "preventDestroy": job.lifecycle.prevent_destroy,
+            "ignoreChanges": list(job.lifecycle.ignore_changes),
+            "onRemove": job.lifecycle.on_remove.value,
+            "rerunOn": list(job.lifecycle.rerun_on),
+        },
+    }
+    return hashlib.sha256(jsoncodec.dumps_sorted(entry)).digest()
 
 
 class _Positions(Mapping[str, SourceLocation]):
