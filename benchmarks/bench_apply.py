@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import emulator_process, planner_cmd, run_measured, write_config
+from common import compile_planner, emulator_process, planner_cmd, run_measured, write_config
 
 
 def apply_once(work: Path, config: Path, latency_ms: float, parallelism: int, tag: str) -> float:
@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--parallelism", type=int, default=16)
     args = parser.parse_args()
+    compile_planner()
     with tempfile.TemporaryDirectory(prefix="planner-bench-apply-") as tmp:
         work = Path(tmp)
         config = write_config(work / "jobs.yaml", args.jobs)

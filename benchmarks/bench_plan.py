@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import LOCATION, PROJECT, emulator_process, median, planner_cmd, run_measured, write_config
+from common import LOCATION, PROJECT, compile_planner, emulator_process, median, planner_cmd, run_measured, write_config
 
 from planner.api import VertexClient
 from planner.canonical import canonical_spec, request_body, spec_hash
@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline-parallelism", type=int, default=10)
     args = parser.parse_args()
+    compile_planner()
 
     with tempfile.TemporaryDirectory(prefix="planner-bench-plan-") as tmp:
         work = Path(tmp)

@@ -410,11 +410,19 @@ class Planned:
     live: Any
 
 
-def _plan(backend: Backend, client: Any, store: Any, desired: Any, targets: Sequence[str]) -> Planned:
+def _plan(
+    backend: Backend, client: Any, store: Any, desired: Any, targets: Sequence[str], refresher: Any = None
+) -> Planned:
     from planner.workflow import read_and_plan
 
     planned, prior = read_and_plan(
-        client, desired, store.read, workspace=backend.workspace, targets=targets, created_at=_now()
+        client,
+        desired,
+        store.read,
+        workspace=backend.workspace,
+        targets=targets,
+        created_at=_now(),
+        refresher=refresher,
     )
     return Planned(planned.plan, prior, planned.live)
 
@@ -436,16 +444,21 @@ plan_options = _compose(
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
     """Show what apply would do."""
     from planner.plan import plan_to_json
+    from planner.refresh import Refresher
     from planner.render import render_plan
     from planner.validate import load_desired
 
-    with _long_lived():
-        desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+    variables = _variables(opts["variables"], opts["var_files"])
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "plan", backend.lock_timeout), _long_lived():
-            planned = _plan(backend, client, store, desired, opts["targets"])
+        # The listing starts as soon as the configuration is known to be valid (never before),
+        # while the last of it is still being put together.
+        with Refresher(client, backend.workspace, summary=True) as refresher:
+            with _long_lived():
+                desired = load_desired(list(paths), variables=variables, on_valid=refresher.start)
+            with _locked(store, "plan", backend.lock_timeout), _long_lived():
+                planned = _plan(backend, client, store, desired, opts["targets"], refresher)
     plan = planned.plan
     if out:
         doc = plan_to_json(plan, for_file=True)

@@ -148,8 +148,10 @@ def desired_hashes(
     """The spec hash of every desired job (only the targets, if any).
 
     A body equal to the spec its state record holds (validation already writes int64 and
-    durations the canonical way, so unchanged jobs usually are) is that canonical spec: its
-    hash is the record's, checked by hashing the record's spec, without canonicalising.
+    durations the canonical way, so unchanged jobs usually are) is that canonical spec, and
+    its hash is the record's: the state is planner's own record of what it applied, trusted
+    like its job names. This also keeps a job created by an older planner, whose canonical
+    form may since have changed, a no-op while its configuration does not change.
     """
     out: dict[str, str] = {}
     for address, job in desired.jobs.items():
@@ -157,11 +159,9 @@ def desired_hashes(
             continue
         record = records.get(address)
         if record is not None and record.spec_hash and job.body == record.spec:
-            recorded = spec_hash(record.spec)
-            if recorded == record.spec_hash:
-                out[address] = recorded
-                continue
-        out[address] = spec_hash(canonical_spec(job.body))
+            out[address] = record.spec_hash
+        else:
+            out[address] = spec_hash(canonical_spec(job.body))
     return out
 
 

@@ -315,20 +315,32 @@ def _schemas() -> _Schemas:
 # --- entry point --------------------------------------------------------------------------------
 
 
-def load_desired(paths: Sequence[str | Path], *, variables: Mapping[str, str]) -> Desired:
+def load_desired(
+    paths: Sequence[str | Path],
+    *,
+    variables: Mapping[str, str],
+    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
+) -> Desired:
     """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
 
     A large configuration is loaded by two processes at once (see `_load_in_parallel`);
     whenever that finds anything wrong, or cannot be used, the files are loaded here again
     in one process, which words every problem.
+
+    `on_valid` is called with the (project, location) pairs of the jobs as soon as the whole
+    configuration is known to be valid (possibly before the last jobs are put together, and
+    possibly twice), never for a configuration with problems: the caller may then start
+    asking the API while loading finishes.
     """
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
     try:
-        parallel = _load_in_parallel(paths, variables)
-        if parallel is not None:
-            return parallel
-        return _Validation(variables).run(load_documents(paths))
+        desired = _load_in_parallel(paths, variables, on_valid)
+        if desired is None:
+            desired = _Validation(variables).run(load_documents(paths))
+            if on_valid is not None:
+                on_valid({(job.project, job.location) for job in desired.jobs.values()})
+        return desired
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -341,7 +353,11 @@ PARALLEL_MIN_BYTES = 1 << 20
 _Jobs: TypeAlias = list[tuple[str, DesiredJob, bytes]]
 
 
-def _load_in_parallel(paths: Sequence[str | Path], variables: Mapping[str, str]) -> Desired | None:
+def _load_in_parallel(
+    paths: Sequence[str | Path],
+    variables: Mapping[str, str],
+    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
+) -> Desired | None:
     """The configuration loaded and validated by two processes, or None to load it in one.
 
     Files are the units of work, and a large file is split at job boundaries into parts
@@ -373,15 +389,13 @@ def _load_in_parallel(paths: Sequence[str | Path], variables: Mapping[str, str])
         lighter = 0 if loads[0] <= loads[1] else 1
         halves[lighter].append(unit)
         loads[lighter] += len(unit[1])
-    mine, plain = _in_two_processes(lambda half: _validate_units(half, variables), halves[0], halves[1])
-    if mine is None or plain is None:
+    both = _in_two_processes(halves[0], halves[1], variables, on_valid)
+    if both is None:
         return None
-    theirs = _from_plain(plain, halves[1], variables)
+    mine, plain = both
     jobs = {address: job for address, job, _ in mine}
     digests = {address: digest for address, _, digest in mine}
-    for address, job, digest in theirs:
-        if address in jobs:
-            return None  # defined twice: the single-process load says where
+    for address, job, digest in _from_plain(plain, halves[1], variables):
         jobs[address] = job
         digests[address] = digest
     ordered = {address: jobs[address] for address in sorted(jobs)}
@@ -477,14 +491,19 @@ class _DeferredPositions(Mapping[str, SourceLocation]):
 
 
 def _in_two_processes(
-    work: Callable[[list[tuple[str, str]]], _Jobs | None], mine: list[tuple[str, str]], theirs: list[tuple[str, str]]
-) -> tuple[_Jobs | None, list[_PlainJob] | None]:
-    """(work(mine) here, work(theirs) in a forked child, as plain values). A child that fails
-    in any way gives None.
+    mine: list[tuple[str, str]],
+    theirs: list[tuple[str, str]],
+    variables: Mapping[str, str],
+    on_valid: Callable[[set[tuple[str, str]]], None] | None,
+) -> tuple[_Jobs, list[_PlainJob]] | None:
+    """`mine` validated here and `theirs` in a forked child (as plain values); None if either
+    half has a problem, a job is in both, or the child fails in any way.
 
-    The child sends its marshalled answer through a pipe and leaves with os._exit, so it never
-    runs the parent's exit handlers or flushes the parent's buffered output. If this side
-    fails (Ctrl-C included), the child is killed and reaped before the error goes on.
+    The child first sends a summary (its addresses and locations), then its jobs: with both
+    halves valid and no address in both, `on_valid` is called before the jobs are read.
+    Messages go through a pipe; the child leaves with os._exit, so it never runs the
+    parent's exit handlers or flushes the parent's buffered output. Whenever this side stops
+    before reading everything (Ctrl-C included), the child is killed; it is always reaped.
     """
     read_fd, write_fd = os.pipe()
     with contextlib.suppress(OSError, AttributeError):
@@ -495,32 +514,56 @@ def _in_two_processes(
         status = 1
         try:
             os.close(read_fd)
-            payload = marshal.dumps(_to_plain(work(theirs)))
+            jobs = _validate_units(theirs, variables)
             with os.fdopen(write_fd, "wb") as out:
-                out.write(payload)
+                if jobs is not None:
+                    head = marshal.dumps(([a for a, _, _ in jobs], [(j.project, j.location) for _, j, _ in jobs]))
+                    out.write(len(head).to_bytes(8, "big") + head)
+                    out.flush()
+                    out.write(marshal.dumps(_to_plain(jobs)))
             status = 0
         except BaseException:  # anything at all: the parent falls back
             pass
         finally:
             os._exit(status)
     os.close(write_fd)
-    finished = False
-    plain: list[_PlainJob] | None = None
+    drained = False
+    result: tuple[_Jobs, list[_PlainJob]] | None = None
     try:
         with os.fdopen(read_fd, "rb") as answer:
-            here = work(mine)
+            here = _validate_units(mine, variables)
+            summary = _read_summary(answer)
+            if here is None or summary is None:
+                return None
+            addresses, pairs = summary
+            if not {address for address, _, _ in here}.isdisjoint(addresses):
+                return None  # defined twice: the single-process load says where
+            if on_valid is not None:
+                on_valid({(job.project, job.location) for _, job, _ in here} | {(p[0], p[1]) for p in pairs})
             payload = answer.read()
-        # Unmarshal before reaping: the child's exit (unmapping its memory) overlaps with this.
+            drained = True
         try:
-            plain = marshal.loads(payload) if payload else None
+            plain: list[_PlainJob] = marshal.loads(payload)
+            result = here, plain
         except (EOFError, ValueError, TypeError):
-            plain = None  # cut short: the child failed while writing
-        finished = True
+            result = None  # cut short: the child failed while writing
     finally:
-        if not finished:
+        if not drained:
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    return here, (plain if status == 0 else None)
+    return result if status == 0 else None
+
+
+def _read_summary(answer: Any) -> tuple[list[str], list[tuple[str, str]]] | None:
+    size = answer.read(8)
+    if len(size) != 8:
+        return None  # the child found a problem (or failed)
+    data = answer.read(int.from_bytes(size, "big"))
+    try:
+        addresses, pairs = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return addresses, pairs
 
 
 class _Validation:

@@ -5,6 +5,7 @@ No printing and no flags: the CLI calls these with what it parsed, tests call th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -69,6 +70,7 @@ def read_and_plan(
     workspace: str,
     targets: Iterable[str] = (),
     created_at: str = "",
+    refresher: Refresher | None = None,
 ) -> tuple[Planned, State | None]:
     """Refresh and plan, reading the prior state (and canonicalising desired) while the listing runs.
 
@@ -76,10 +78,13 @@ def read_and_plan(
     listing of the configuration's locations goes out first, then the state is read and
     its other locations are listed, and the desired spec hashes are computed while the
     pages arrive. The listing asks only for the fields a no-change row needs; the jobs that
-    will be diffed are then read in full (see `Refresher`).
+    will be diffed are then read in full (see `Refresher`). A `refresher` made with
+    `summary=True` may have been started by the caller (e.g. from load_desired's on_valid).
     """
     target_set = frozenset(targets)
-    with Refresher(client, workspace, summary=True) as refresher:
+    with contextlib.ExitStack() as stack:
+        if refresher is None:
+            refresher = stack.enter_context(Refresher(client, workspace, summary=True))
         refresher.start(scope(desired, None)[0])
         prior = read_prior()
         unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))

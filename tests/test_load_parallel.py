@@ -40,6 +40,12 @@ SHAPES = [
 ]
 
 
+SPEC = (
+    "    displayName: d\n"
+    "    jobSpec: {workerPoolSpecs: [{machineSpec: {machineType: n1}, containerSpec: {imageUri: i}}]}\n"
+)
+
+
 def config(shapes: list[int]) -> str:
     entries = [f"  job-{i:04d}:\n" + SHAPES[shape].format(i=i) for i, shape in enumerate(shapes)]
     return HEAD + "".join(entries)
@@ -249,3 +255,46 @@ def test_an_error_here_kills_and_reaps_the_child(
     assert len(children) == 1
     with pytest.raises(ChildProcessError):
         os.waitpid(children[0], os.WNOHANG)  # already reaped
+
+
+def test_on_valid_is_told_the_locations_once_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = tmp_path / "small.yaml"
+    spec = SPEC
+    small.write_text(HEAD + "  a:\n" + spec + "  b:\n    location: europe-west4\n" + spec)
+    seen: list[set[tuple[str, str]]] = []
+    load_desired([small], variables={}, on_valid=seen.append)
+    assert seen == [{("demo-project", "us-central1"), ("demo-project", "europe-west4")}]
+    small.write_text(HEAD + "  a:\n    labels: 7\n" + spec)
+    seen.clear()
+    with pytest.raises(ConfigError):
+        load_desired([small], variables={}, on_valid=seen.append)
+    assert seen == []
+
+
+def test_on_valid_in_two_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_always: None) -> None:
+    spec = SPEC
+    path = big_config(tmp_path, 300, extra="  job-99999:\n    location: asia-east1\n" + spec)
+    seen: list[set[tuple[str, str]]] = []
+    desired = load_desired([path], variables={}, on_valid=seen.append)
+    assert seen[0] == {("demo-project", "us-central1"), ("demo-project", "asia-east1")}
+    assert len(desired.jobs) == 301
+    for bad in ("  job-99998:\n    displayName: 7\n", "  job-00001:\n    displayName: twice\n"):
+        seen.clear()
+        with pytest.raises(ConfigError):
+            load_desired([big_config(tmp_path, 300, extra=bad)], variables={}, on_valid=seen.append)
+        assert seen == []
+
+
+def test_a_large_invalid_configuration_sends_nothing(tmp_path: Path, emulator_factory: Any) -> None:
+    from cli_harness import Cli
+
+    cli = Cli(tmp_path, emulator_factory())
+    (tmp_path / "jobs").mkdir()
+    count = (validate.PARALLEL_MIN_BYTES // 300) + 200  # past the size loaded in two processes
+    for extra in ("  job-99999:\n    displayName: 7\n", "  job-00001:\n    displayName: twice\n"):
+        path = big_config(tmp_path / "jobs", count, extra=extra)
+        assert path.stat().st_size > validate.PARALLEL_MIN_BYTES
+        r = cli.run("plan", "jobs")
+        assert r.code == 1 and "Traceback" not in r.err
+        assert "jobs/jobs.yaml:" in r.err
+        assert len(cli.emulator.request_log.records) == 0
