@@ -483,7 +483,7 @@ _TOP_LEVEL_LINE = re.compile(r"\n[^ #\n]")  # (no ^ with MULTILINE: that is ten 
 _FIRST_ENTRY = re.compile(r"^( *)([^ #\n])", re.MULTILINE)
 
 
-def split_jobs_text(text: str, parts: int) -> list[str] | None:
+def split_jobs_text(text: str, parts: int, *, first_share: float | None = None) -> list[str] | None:
     """`text` as `parts` texts that each hold a share of the jobs, or None where that isn't safe.
 
     Every part has the lines before `jobs:` (project, defaults, …) and the `jobs:` line; the
@@ -496,6 +496,9 @@ def split_jobs_text(text: str, parts: int) -> list[str] | None:
     `jobs:`. A cut can only fall before a line at the jobs' indentation; one that lands in a
     multi-line value (an open flow collection or quoted string) leaves a part that does not
     parse, and the caller then loads the file whole.
+
+    The parts share the jobs' characters evenly, or the first takes `first_share` of them
+    and the others share the rest.
     """
     if parts < 2 or "\t" in text or "\r" in text:
         return None
@@ -518,8 +521,12 @@ def split_jobs_text(text: str, parts: int) -> list[str] | None:
     header = text[:body_start]
     cuts: list[int] = []
     span = len(text) - first.start()
-    for share in range(1, parts):
-        line_start = text.rfind("\n", 0, first.start() + span * share // parts) + 1
+    shares = [i / parts for i in range(1, parts)]
+    if first_share is not None:
+        # The first part's share of the jobs' characters; the rest is shared out evenly.
+        shares = [first_share + (1 - first_share) * (i - 1) / (parts - 1) for i in range(1, parts)]
+    for share in shares:
+        line_start = text.rfind("\n", 0, first.start() + int(span * share)) + 1
         cut = entry.search(text, max(line_start - 1, first.start()))
         if cut is None or (cuts and cut.start() + 1 <= cuts[-1]):
             return None

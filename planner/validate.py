@@ -320,6 +320,8 @@ def load_desired(
     *,
     variables: Mapping[str, str],
     on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
+    alongside: Callable[[], None] | None = None,
+    alongside_cost: int = 0,
 ) -> Desired:
     """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
 
@@ -331,11 +333,18 @@ def load_desired(
     configuration is known to be valid (possibly before the last jobs are put together, and
     possibly twice), never for a configuration with problems: the caller may then start
     asking the API while loading finishes.
+
+    `alongside` is other work for this process (e.g. reading local state ahead of its lock):
+    it runs once, here, before this returns and before any problem is raised; its own
+    exceptions propagate. When two processes load, this one takes `alongside_cost` fewer
+    bytes of YAML, so that both finish together.
     """
+    once = _Once(alongside)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
     try:
-        desired = _load_in_parallel(paths, variables, on_valid)
+        desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost)
+        once()
         if desired is None:
             desired = _Validation(variables).run(load_documents(paths))
             if on_valid is not None:
@@ -353,10 +362,22 @@ PARALLEL_MIN_BYTES = 1 << 20
 _Jobs: TypeAlias = list[tuple[str, DesiredJob, bytes]]
 
 
+class _Once:
+    def __init__(self, work: Callable[[], None] | None):
+        self._work = work
+
+    def __call__(self) -> None:
+        work, self._work = self._work, None
+        if work is not None:
+            work()
+
+
 def _load_in_parallel(
     paths: Sequence[str | Path],
     variables: Mapping[str, str],
     on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
+    alongside: Callable[[], None] = lambda: None,
+    alongside_cost: int = 0,
 ) -> Desired | None:
     """The configuration loaded and validated by two processes, or None to load it in one.
 
@@ -377,19 +398,21 @@ def _load_in_parallel(
     size = sum(len(text) for _, text in texts)
     if size < PARALLEL_MIN_BYTES:
         return None
+    extra = min(alongside_cost, size // 2)
     units: list[tuple[str, str]] = []
     for name, text in texts:
-        parts = split_jobs_text(text, 2) if len(text) * 2 > size else None
+        # This process takes the first part: smaller by the cost of what it also does.
+        parts = split_jobs_text(text, 2, first_share=(size - extra) / (2 * size)) if len(text) * 2 > size else None
         units.extend((name, part) for part in (parts or [text]))
     if len(units) < 2:
         return None
     halves: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
-    loads = [0, 0]
+    loads = [extra, 0]
     for unit in sorted(units, key=lambda u: -len(u[1])):
         lighter = 0 if loads[0] <= loads[1] else 1
         halves[lighter].append(unit)
         loads[lighter] += len(unit[1])
-    both = _in_two_processes(halves[0], halves[1], variables, on_valid)
+    both = _in_two_processes(halves[0], halves[1], variables, on_valid, alongside)
     if both is None:
         return None
     mine, plain = both
@@ -495,6 +518,7 @@ def _in_two_processes(
     theirs: list[tuple[str, str]],
     variables: Mapping[str, str],
     on_valid: Callable[[set[tuple[str, str]]], None] | None,
+    alongside: Callable[[], None] = lambda: None,
 ) -> tuple[_Jobs, list[_PlainJob]] | None:
     """`mine` validated here and `theirs` in a forked child (as plain values); None if either
     half has a problem, a job is in both, or the child fails in any way.
@@ -531,6 +555,7 @@ def _in_two_processes(
     result: tuple[_Jobs, list[_PlainJob]] | None = None
     try:
         with os.fdopen(read_fd, "rb") as answer:
+            alongside()
             here = _validate_units(mine, variables)
             summary = _read_summary(answer)
             if here is None or summary is None:

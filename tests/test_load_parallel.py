@@ -298,3 +298,31 @@ def test_a_large_invalid_configuration_sends_nothing(tmp_path: Path, emulator_fa
         assert r.code == 1 and "Traceback" not in r.err
         assert "jobs/jobs.yaml:" in r.err
         assert len(cli.emulator.request_log.records) == 0
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_work_alongside_runs_once_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_always: None, valid: bool
+) -> None:
+    extra = "" if valid else "  job-99999:\n    displayName: 7\n"
+    calls: list[int] = []
+    for path in (tmp_path / "small.yaml", big_config(tmp_path, 300, extra=extra)):
+        if path.name == "small.yaml":
+            path.write_text(HEAD + "  a:\n" + SPEC + extra)
+        calls.clear()
+        if valid:
+            load_desired([path], variables={}, alongside=lambda: calls.append(os.getpid()), alongside_cost=10_000)
+        else:
+            with pytest.raises(ConfigError):
+                load_desired([path], variables={}, alongside=lambda: calls.append(os.getpid()))
+        assert calls == [os.getpid()]
+
+
+def test_work_alongside_makes_this_share_smaller(tmp_path: Path) -> None:
+    text = big_config(tmp_path, 400).read_text()
+    even = split_jobs_text(text, 2)
+    lighter = split_jobs_text(text, 2, first_share=0.3)
+    assert even is not None and lighter is not None
+    jobs = [len(parse(part).data["jobs"]) for part in lighter]  # type: ignore[union-attr]
+    assert sum(jobs) == 400 and 100 < jobs[0] < 140
+    assert len(lighter[0]) < len(even[0])

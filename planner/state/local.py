@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +60,16 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A state read ahead of the lock, with the signatures of the files it came from."""
+
+    state: State | None
+    base: tuple[str, int] | None  # (lineage, serial) of the state file
+    seen: _Signature | None  # the state file's
+    journal: _Signature | None  # the journal's (None: there was none)
 
 
 class LocalStore:
@@ -134,16 +144,37 @@ class LocalStore:
                 entries.append(entry)
         return entries
 
-    def read(self) -> State | None:
+    def read(self, ahead: Snapshot | None = None) -> State | None:
+        """The state (with its journal replayed); `ahead` is returned if its files are unchanged."""
         with self._mutex:
+            if ahead is not None and self._signatures() == (ahead.seen, ahead.journal):
+                self._base, self._seen = ahead.base, ahead.seen
+                return ahead.state
+            snapshot = self.read_ahead()
+            self._base, self._seen = snapshot.base, snapshot.seen
+            return snapshot.state
+
+    def read_ahead(self) -> Snapshot:
+        """Read without the lock, e.g. while a large configuration loads: `read(snapshot)` under
+        the lock then returns it if neither the state file nor its journal changed meanwhile
+        (a write replaces the file, so it gets a new inode; an append grows the journal)."""
+        with self._mutex:
+            journal = self._signatures()[1]
             found = self._read_state_file()
             if found is None:
-                self._base, self._seen = None, None
-                return None
+                return Snapshot(None, None, None, journal)
             state, sig = found
             entries = self._read_journal(state.lineage, state.serial)
-            self._base, self._seen = (state.lineage, state.serial), sig
-            return apply_entries(state, entries)
+            return Snapshot(apply_entries(state, entries), (state.lineage, state.serial), sig, journal)
+
+    def _signatures(self) -> tuple[_Signature | None, _Signature | None]:
+        out: list[_Signature | None] = []
+        for path in (self.path, self.journal_path):
+            try:
+                out.append(_signature(os.stat(path)))
+            except FileNotFoundError:
+                out.append(None)
+        return out[0], out[1]
 
     # --- writing ----------------------------------------------------------------------------------
 
