@@ -51,7 +51,9 @@ class RetryPolicy:
     for the next delay; if it would end past the time budget the request gives up.
     """
 
-    max_attempts: int = 8
+    # Twelve tries keep a request alive through a bad stretch (at a 30% failure rate, one
+    # request in two million still fails); the time budget below bounds the waiting.
+    max_attempts: int = 12
     max_elapsed: float = 120.0
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
