@@ -376,11 +376,9 @@ def _repo_root() -> Path:
 @schema.command("generate")
 def schema_generate() -> int:
     """Write the generated schemas."""
-    from planner.schemagen import generate
+    from planner.schemagen import write
 
-    root = _repo_root()
-    for rel, text in sorted(generate(root).items()):
-        (root / rel).write_text(text, encoding="utf-8")
+    for rel in write(_repo_root()):
         click.echo(f"wrote {rel}")
     return EXIT_OK
 

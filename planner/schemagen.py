@@ -25,6 +25,7 @@ FIELDS_FILE = "schemas/custom_jobs.fields.txt"
 OVERLAY_FILE = "schemas/overlay.yaml"
 CUSTOM_JOB_SCHEMA = "schemas/custom_job.schema.json"
 DESIRED_STATE_SCHEMA = "schemas/desired-state.schema.json"
+PACKAGED_SCHEMA = "planner/data/desired-state.schema.json"
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ADDRESS_PATTERN = "^[a-z][a-z0-9-]{0,62}$"
@@ -464,7 +465,9 @@ def generate(repo_root: Path) -> dict[str, str]:
     """
     tables, overlay = load_sources(repo_root)
     job = build_custom_job_schema(tables, overlay)
-    files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: dump(build_desired_state_schema(job))}
+    desired_state = dump(build_desired_state_schema(job))
+    # The validator reads the copy inside the package, which is there however planner is installed.
+    files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: desired_state, PACKAGED_SCHEMA: desired_state}
     files.update(_view_schemas())
     return files
 
@@ -498,6 +501,8 @@ def write(repo_root: Path) -> list[str]:
     """Write every generated file; returns the paths written."""
     written = []
     for rel, text in sorted(generate(repo_root).items()):
-        (repo_root / rel).write_text(text, encoding="utf-8")
+        path = repo_root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
         written.append(rel)
     return written

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# A generated copy of schemas/desired-state.schema.json, shipped inside the package.
+SCHEMA_DIR = Path(__file__).resolve().parent / "data"
 DESIRED_STATE_SCHEMA = "desired-state.schema.json"
 
 BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
