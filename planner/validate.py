@@ -60,7 +60,7 @@ BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
 _VAR_TOKEN = re.compile(r"\$\$\{|\$\{var\.([^}]*)\}|\$\{var\.")
 _VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")  # [*]: every item of a list
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -943,7 +943,8 @@ def _format_path(parts: Sequence[str | int]) -> str:
 
 
 def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
-    """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args) names a settable field."""
+    """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args, ….workerPoolSpecs[*]…)
+    names a settable field."""
     parts = list(_PATH_PART.finditer(path))
     if not parts or _rejoin(parts) != path:
         return f'invalid field path "{path}": write it like jobSpec.workerPoolSpecs[0].containerSpec.args'

@@ -230,6 +230,16 @@ def test_ignore_changes_hides_a_difference() -> None:
     assert c.action is Action.NOOP
 
 
+def test_ignore_changes_with_every_item_of_a_list() -> None:
+    lc = Lifecycle(ignore_changes=("jobSpec.workerPoolSpecs[*].containerSpec.imageUri",))
+    b_live, b_desired = body("img:1"), body("img:2")
+    c = only(plan_of(desired(("a", b_desired, lc)), state(record("a", b_live)), lv(live("a", b_live))))
+    assert c.action is Action.NOOP
+    b_more = body("img:2", displayName="train-2")
+    c = only(plan_of(desired(("a", b_more, lc)), state(record("a", b_live)), lv(live("a", b_live))))
+    assert c.action is Action.REPLACE and [f.path for f in c.changes] == ["displayName"]
+
+
 def test_old_replaced_job_is_deleted_and_gone_one_forgotten() -> None:
     rec = record(
         "a",
