@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -431,6 +431,52 @@ def _plan(
     return Planned(planned.plan, prior, planned.live)
 
 
+class _PlanPrep:
+    """What a plan needs besides its configuration, made while the configuration loads.
+
+    load_desired runs this in its own process while the other process parses YAML (see
+    `alongside`): the API client (importing httpx and google-auth), the refresher that
+    `on_valid` starts once the configuration is known to be valid, and the local state
+    read ahead. A problem making the client is raised by `ready`, after the
+    configuration's own problems.
+    """
+
+    # Making the API client costs about as much as loading 200 KB of YAML.
+    CLIENT_COST = 200_000
+
+    def __init__(self, backend: Backend, store: Any, stack: ExitStack):
+        self._backend = backend
+        self._stack = stack
+        self.ahead = _ReadAhead(store)
+        self.cost = self.ahead.cost + self.CLIENT_COST
+        self._client: Any = None
+        self._refresher: Any = None
+        self._error: PlannerError | None = None
+
+    def __call__(self) -> None:
+        from planner.refresh import Refresher
+
+        try:
+            self._client = self._backend.client()
+        except PlannerError as err:
+            self._error = err
+        else:
+            refresher = Refresher(self._client, self._backend.workspace, summary=True)
+            self._refresher = self._stack.enter_context(refresher)
+        self.ahead()
+
+    def on_valid(self, pairs: set[tuple[str, str]]) -> None:
+        # The listing starts as soon as the configuration is known to be valid (never before),
+        # while the last of it is still being put together.
+        if self._refresher is not None:
+            self._refresher.start(pairs)
+
+    def ready(self) -> tuple[Any, Any]:
+        if self._error is not None:
+            raise self._error
+        return self._client, self._refresher
+
+
 class _ReadAhead:
     """Reads a local state while the configuration loads; `read` (under the lock) returns it
     if nothing changed since, else reads again. A problem is left for that second read to
@@ -475,23 +521,19 @@ plan_options = _compose(
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
     """Show what apply would do."""
     from planner.plan import plan_to_json
-    from planner.refresh import Refresher
     from planner.render import render_plan
     from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"])
-    with _backend(opts) as backend:
-        client = backend.client()
+    with _backend(opts) as backend, ExitStack() as stack, _long_lived():
         store = backend.store()
-        # The listing starts as soon as the configuration is known to be valid (never before),
-        # while the last of it is still being put together.
-        with Refresher(client, backend.workspace, summary=True) as refresher, _long_lived():
-            ahead = _ReadAhead(store)
-            desired = load_desired(
-                list(paths), variables=variables, on_valid=refresher.start, alongside=ahead, alongside_cost=ahead.cost
-            )
-            with _locked(store, "plan", backend.lock_timeout):
-                planned = _plan(backend, client, store, desired, opts["targets"], refresher, ahead.read)
+        prep = _PlanPrep(backend, store, stack)
+        desired = load_desired(
+            list(paths), variables=variables, on_valid=prep.on_valid, alongside=prep, alongside_cost=prep.cost
+        )
+        client, refresher = prep.ready()
+        with _locked(store, "plan", backend.lock_timeout):
+            planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.ahead.read)
     _RETAINED.append((desired, planned))
     plan = planned.plan
     if out:

@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import UsageError
 from planner.state.fileformat import read_state, write_state
-from planner.state.gcs import GcsStore, parse_gs_url, storage_base_url
 from planner.state.local import LocalStore
 from planner.state.lock import LockInfo
 from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, PendingStep, State, apply_entries
 from planner.state.store import StateStore
+
+if TYPE_CHECKING:
+    import httpx
+
+    from planner.state.gcs import GcsStore
+
+
+def __getattr__(name: str) -> Any:
+    # The GCS store (and httpx with it) is imported only when asked for: a plan against a
+    # local state should not pay for it before its configuration has loaded.
+    if name == "GcsStore":
+        from planner.state.gcs import GcsStore
+
+        return GcsStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "STATE_FORMAT_VERSION",
@@ -65,6 +79,10 @@ def open_store(
     if spec is None or spec == "":
         return LocalStore(base_dir / f"{workspace}.json")
     if spec.startswith("gs://"):
+        import httpx
+
+        from planner.state.gcs import GcsStore, parse_gs_url, storage_base_url
+
         bucket, prefix = parse_gs_url(spec)
         base_url, emulator = storage_base_url(storage_host)
         owns = http is None
