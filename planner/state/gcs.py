@@ -125,6 +125,11 @@ def _error_message(resp: httpx.Response) -> str:
     return resp.reason_phrase
 
 
+# How often a lock that was released between a failed attempt and the look at its holder is
+# tried again at once (even with a zero timeout) before the holder is reported unknown.
+_VANISHED_RETRIES = 3
+
+
 class GcsStore:
     """State in a GCS bucket; see the module docstring for the objects and their protocol."""
 
@@ -515,6 +520,7 @@ class GcsStore:
         data = body_info.to_bytes()
         started = time.monotonic()
         delay = self._poll_interval
+        vanished = 0
         while True:
             try:
                 return str(self._upload(self.lock_object, data, 0))
@@ -523,6 +529,9 @@ class GcsStore:
             holder = self._read_lock()
             if holder is not None and holder[1].id == nonce:
                 return str(holder[0])  # our own first attempt succeeded
+            if holder is None and vanished < _VANISHED_RETRIES:
+                vanished += 1
+                continue  # released between our attempt and the look: the lock is free, try again
             waited = time.monotonic() - started
             if waited >= timeout:
                 raise locked_error(self.description, holder[1].with_id(str(holder[0])) if holder else None, waited)

@@ -384,6 +384,7 @@ class LocalStore:
         self._ensure_dir()
         started = time.monotonic()
         delay = self._poll_interval
+        vanished = 0
         while True:
             try:
                 if self._try_lock(info):
@@ -392,7 +393,11 @@ class LocalStore:
                 raise StateError(f"cannot lock state {self.description} ({self.lock_path}): {err.strerror}") from err
             waited = time.monotonic() - started
             if waited >= timeout:
-                raise locked_error(self.description, self._read_holder(), waited)
+                holder = self._read_holder()
+                if holder is None and vanished < 3:
+                    vanished += 1
+                    continue  # released between our attempt and the look: the lock is free, try again
+                raise locked_error(self.description, holder, waited)
             time.sleep(min(delay, max(timeout - waited, 0.0)))
             delay = min(delay * 2, 0.5)
 
