@@ -436,21 +436,32 @@ class _PlanPrep:
 
     load_desired runs this in its own process while the other process parses YAML (see
     `alongside`): the API client (importing httpx and google-auth), the refresher that
-    `on_valid` starts once the configuration is known to be valid, and the local state
-    read ahead. A problem making the client is raised by `ready`, after the
-    configuration's own problems.
+    `on_valid` starts once the configuration is known to be valid, and a local state read
+    ahead of its lock (`read_prior`, under the lock, returns it if neither the state file
+    nor its journal changed since, else reads again; GCS state is read under the lock only).
+    Problems making the client or reading the state are raised later, after the
+    configuration's own problems: by `ready` and by the second read.
     """
 
-    # Making the API client costs about as much as loading 200 KB of YAML.
+    # Making the API client costs about as much as loading 200 KB of YAML; reading a state
+    # file, about a twentieth of loading as many bytes of YAML.
     CLIENT_COST = 200_000
+    STATE_BYTES_PER_YAML_BYTE = 20
 
     def __init__(self, backend: Backend, store: Any, stack: ExitStack):
+        from planner.state import LocalStore
+
         self._backend = backend
+        self._store = store
         self._stack = stack
-        self.ahead = _ReadAhead(store)
-        self.cost = self.ahead.cost + self.CLIENT_COST
+        self._local = isinstance(store, LocalStore)
+        self.cost = self.CLIENT_COST
+        if self._local:
+            with suppress(OSError):
+                self.cost += store.path.stat().st_size // self.STATE_BYTES_PER_YAML_BYTE
         self._client: Any = None
         self._refresher: Any = None
+        self._snapshot: Any = None
         self._error: PlannerError | None = None
 
     def __call__(self) -> None:
@@ -463,7 +474,9 @@ class _PlanPrep:
         else:
             refresher = Refresher(self._client, self._backend.workspace, summary=True)
             self._refresher = self._stack.enter_context(refresher)
-        self.ahead()
+        if self._local:
+            with suppress(PlannerError):
+                self._snapshot = self._store.read_ahead()
 
     def on_valid(self, pairs: set[tuple[str, str]]) -> None:
         # The listing starts as soon as the configuration is known to be valid (never before),
@@ -476,31 +489,7 @@ class _PlanPrep:
             raise self._error
         return self._client, self._refresher
 
-
-class _ReadAhead:
-    """Reads a local state while the configuration loads; `read` (under the lock) returns it
-    if nothing changed since, else reads again. A problem is left for that second read to
-    report, after the configuration's own problems. GCS state is read only under the lock."""
-
-    # Reading a state file costs about a twentieth of loading as many bytes of YAML.
-    BYTES_PER_YAML_BYTE = 20
-
-    def __init__(self, store: Any):
-        self._store = store
-        self._snapshot: Any = None
-        path = getattr(store, "path", None)
-        self._local = callable(getattr(store, "read_ahead", None)) and isinstance(path, Path)
-        try:
-            self.cost = path.stat().st_size // self.BYTES_PER_YAML_BYTE if self._local and path else 0
-        except OSError:
-            self.cost = 0
-
-    def __call__(self) -> None:
-        if self._local:
-            with suppress(PlannerError):
-                self._snapshot = self._store.read_ahead()
-
-    def read(self) -> Any:
+    def read_prior(self) -> Any:
         return self._store.read(self._snapshot) if self._snapshot is not None else self._store.read()
 
 
@@ -533,7 +522,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         )
         client, refresher = prep.ready()
         with _locked(store, "plan", backend.lock_timeout):
-            planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.ahead.read)
+            planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.read_prior)
     _RETAINED.append((desired, planned))
     plan = planned.plan
     if out:

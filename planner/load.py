@@ -227,6 +227,17 @@ def resolve_plain_scalar(text: str) -> Any:
     return text
 
 
+def _untagged_value(text: str, style: str | None) -> Any:
+    """An untagged scalar: quoted and block scalars are strings; plain ones are resolved."""
+    if style:
+        return text
+    if not text:
+        return None
+    if text[0] in _RESOLVE_FIRST:
+        return resolve_plain_scalar(text)
+    return text
+
+
 def _resolve_tagged(tag: str, text: str) -> Any:
     kind = tag[len(_STD_TAG) :]
     if kind == "str":
@@ -282,7 +293,7 @@ class _Builder:
         alias_ev = yaml.AliasEvent
         doc_start = yaml.DocumentStartEvent
         stream_end = yaml.StreamEndEvent
-        resolve_plain = resolve_plain_scalar
+        untagged = _untagged_value
         templated = self.templated
         anchors: dict[str, tuple[Any, Span, int]] = {}
 
@@ -318,15 +329,7 @@ class _Builder:
                             self._problem(line, col, f'duplicate key "{text}" (first defined at line {first[2]})')
                         continue
                 style = event.style
-                value: Any
-                if style:
-                    value = text
-                elif not text:
-                    value = None
-                elif text[0] in _RESOLVE_FIRST:
-                    value = resolve_plain(text)
-                else:
-                    value = text
+                value: Any = untagged(text, style)
                 if "${" in text:
                     templated.append((tuple(f[3] if f[0] else len(f[1]) for f in stack), not style))
                 if parent[0]:
@@ -348,15 +351,7 @@ class _Builder:
                     tag = event.tag
                     text = event.value
                     if tag is None or tag == "!":
-                        if not event.style:
-                            if not text:
-                                value = None
-                            elif text[0] in _RESOLVE_FIRST:
-                                value = resolve_plain(text)
-                            else:
-                                value = text
-                        else:
-                            value = text
+                        value = untagged(text, event.style)
                         if "${" in text and stack and not (stack[-1][0] and stack[-1][3] is None):
                             path = tuple(f[3] if f[0] else len(f[1]) for f in stack)
                             templated.append((path, not event.style))

@@ -235,8 +235,7 @@ class Refresher:
                 found[job.name] = job
         unseen = sorted(set(known_names) - found.keys())
         missing: set[str] = set()
-        client = self._client
-        for name, result in zip(unseen, self._pool.map(lambda n: _get_or_none(client, n), unseen), strict=True):
+        for name, result in self._get_all(unseen).items():
             if result is None:
                 missing.add(name)
             else:
@@ -250,8 +249,7 @@ class Refresher:
         if not wanted:
             return
         if len(wanted) <= COMPLETE_BY_GET_LIMIT:
-            client = self._client
-            for name, result in zip(wanted, self._pool.map(lambda n: _get_or_none(client, n), wanted), strict=True):
+            for name, result in self._get_all(wanted).items():
                 if result is None:
                     del found[name]
                 else:
@@ -267,6 +265,11 @@ class Refresher:
                 del found[name]
             else:
                 found[name] = job
+
+    def _get_all(self, names: list[str]) -> dict[str, LiveJob | None]:
+        """Each named job by GET, in parallel; None for one that is gone (404)."""
+        client = self._client
+        return dict(zip(names, self._pool.map(lambda n: _get_or_none(client, n), names), strict=True))
 
 
 def _get_or_none(client: JobReader, name: str) -> LiveJob | None:

@@ -209,19 +209,24 @@ def test_problems_are_reported_exactly_as_by_one_process(
     assert [str(d) for d in parallel.value.diagnostics] == [str(d) for d in one.value.diagnostics]
 
 
+def break_one_side(monkeypatch: pytest.MonkeyPatch, *, in_child: bool, fail: Any) -> None:
+    """Make validating a half call `fail` in the forked child (or only here)."""
+    parent = os.getpid()
+    real = validate._validate_units
+
+    def broken(units: Any, variables: Any) -> Any:
+        if (os.getpid() != parent) == in_child:
+            fail()
+        return real(units, variables)
+
+    monkeypatch.setattr(validate, "_validate_units", broken)
+
+
 def test_a_failing_child_falls_back_to_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_always: None
 ) -> None:
     path = big_config(tmp_path, 200)
-    parent = os.getpid()
-    real = validate._validate_units
-
-    def fails_in_child(units: Any, variables: Any) -> Any:
-        if os.getpid() != parent:
-            os._exit(3)
-        return real(units, variables)
-
-    monkeypatch.setattr(validate, "_validate_units", fails_in_child)
+    break_one_side(monkeypatch, in_child=True, fail=lambda: os._exit(3))
     desired = load_desired([path], variables={})
     assert len(desired.jobs) == 200
     assert desired.jobs == serial(monkeypatch, [path], {}).jobs
@@ -231,15 +236,12 @@ def test_an_error_here_kills_and_reaps_the_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_always: None
 ) -> None:
     path = big_config(tmp_path, 200)
-    parent = os.getpid()
-    real = validate._validate_units
     children: list[int] = []
 
-    def interrupted_here(units: Any, variables: Any) -> Any:
-        if os.getpid() == parent:
-            raise KeyboardInterrupt
-        return real(units, variables)
+    def interrupt() -> None:
+        raise KeyboardInterrupt
 
+    break_one_side(monkeypatch, in_child=False, fail=interrupt)
     real_fork = os.fork
 
     def recording_fork() -> int:
@@ -248,7 +250,6 @@ def test_an_error_here_kills_and_reaps_the_child(
             children.append(pid)
         return pid
 
-    monkeypatch.setattr(validate, "_validate_units", interrupted_here)
     monkeypatch.setattr(os, "fork", recording_fork)
     with pytest.raises(KeyboardInterrupt):
         load_desired([path], variables={})
