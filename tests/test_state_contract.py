@@ -173,9 +173,9 @@ def test_corrupt_state_is_an_error_and_never_overwritten(store_backend: Backend)
 
 
 def test_newer_format_version_is_an_error(store_backend: Backend) -> None:
-    newer = b'{"version": 2, "lineage": "x", "serial": 3, "planner_version": "9.0.0", "jobs": {}, "extra": 1}\n'
+    newer = b'{"version": 3, "lineage": "x", "serial": 3, "planner_version": "9.0.0", "jobs": {}, "extra": 1}\n'
     store_backend.put_raw(newer)
-    with pytest.raises(StateError, match="format version 2, newer than this planner"):
+    with pytest.raises(StateError, match="format version 3, newer than this planner"):
         store_backend.new_store().read()
     with pytest.raises(StateError):
         store_backend.new_store().write(State.new())

@@ -13,7 +13,16 @@ from state_fixtures import record
 
 from planner import __version__
 from planner.errors import StateError
-from planner.state import JobRecord, JournalEntry, PendingStep, State, apply_entries, read_state, write_state
+from planner.state import (
+    STATE_FORMAT_VERSION,
+    JobRecord,
+    JournalEntry,
+    PendingStep,
+    State,
+    apply_entries,
+    read_state,
+    write_state,
+)
 from planner.state.fileformat import journal_line, read_journal_line, state_to_json
 
 LINEAGE = "00000000-0000-4000-8000-000000000001"
@@ -37,7 +46,7 @@ def test_written_bytes_are_deterministic_sorted_and_end_with_a_newline() -> None
     assert text.index('"train"') < text.index('"zeta"')
     doc = json.loads(text)
     assert list(doc) == sorted(doc)
-    assert doc["version"] == 1 and doc["serial"] == 12 and doc["planner_version"] == __version__
+    assert doc["version"] == STATE_FORMAT_VERSION and doc["serial"] == 12 and doc["planner_version"] == __version__
     assert doc["jobs"]["train"]["pending"] == {
         "action": "delete",
         "name": "projects/p/locations/us-central1/customJobs/6",

@@ -17,16 +17,22 @@ from typing import Any, NoReturn
 
 from planner import __version__, jsoncodec
 from planner.errors import StateError
-from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, PendingStep, State
+from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, PendingStep, ReleasedJob, State
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _TOP_KEYS = frozenset({"version", "lineage", "serial", "planner_version", "jobs"})
+_TOP_OPTIONAL = frozenset({"released"})  # format 2
 _RECORD_REQUIRED = frozenset({"name", "project", "location", "spec_hash", "spec", "last_state"})
-_RECORD_OPTIONAL = frozenset({"pending", "old_names", "prevent_destroy", "on_remove"})
+_RECORD_OPTIONAL = frozenset(
+    {"pending", "old_names", "prevent_destroy", "on_remove", "ignore_changes", "rerun_on", "history"}
+)
+_RELEASED_KEYS = frozenset({"address", "project", "location", "released_at", "how"})
+_RELEASE_HOW = frozenset({"cancel", "forget"})
 _ON_REMOVE = frozenset({"delete", "cancel", "forget"})
 _PENDING_REQUIRED = frozenset({"action", "name", "since"})
 _PENDING_OPTIONAL = frozenset({"detail"})
 _JOURNAL_KEYS = frozenset({"lineage", "serial", "op", "address", "record"})
+_JOURNAL_OPTIONAL = frozenset({"released"})  # op "release" only
 
 
 class _Invalid(Exception):
@@ -184,7 +190,47 @@ def record_to_json(rec: JobRecord) -> dict[str, Any]:
         "old_names": list(rec.old_names),
         "prevent_destroy": rec.prevent_destroy,
         "on_remove": rec.on_remove,
+        "ignore_changes": None if rec.ignore_changes is None else list(rec.ignore_changes),
+        "rerun_on": None if rec.rerun_on is None else list(rec.rerun_on),
+        "history": list(rec.history),
     }
+
+
+def released_to_json(job: ReleasedJob) -> dict[str, Any]:
+    """A released job as it appears under `released[NAME]` (the name is the key)."""
+    return {
+        "address": job.address,
+        "project": job.project,
+        "location": job.location,
+        "released_at": job.released_at,
+        "how": job.how,
+    }
+
+
+def released_from_json(name: str, data: Any, where: str) -> ReleasedJob:
+    if not isinstance(data, dict):
+        _fail(where, f"must be an object, not {_type_name(data)}")
+    _check_keys(data, where, _RELEASED_KEYS, frozenset())
+    how = data["how"]
+    if how not in _RELEASE_HOW:
+        _fail(f"{where}.how", "must be one of cancel, forget")
+    return ReleasedJob(
+        address=_str(data, "address", where, nonempty=True),
+        name=name,
+        project=_str(data, "project", where),
+        location=_str(data, "location", where),
+        released_at=_str(data, "released_at", where),
+        how=how,
+    )
+
+
+def _str_list_or_none(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        _fail(f"{where}.{key}", "must be a list of strings or null")
+    return tuple(value)
 
 
 def _plain(value: Any) -> Any:
@@ -246,6 +292,9 @@ def record_from_json(address: str, data: Any, where: str) -> JobRecord:
         old_names=tuple(old),
         prevent_destroy=prevent_destroy,
         on_remove=on_remove,
+        ignore_changes=_str_list_or_none(data, "ignore_changes", where),
+        rerun_on=_str_list_or_none(data, "rerun_on", where),
+        history=_str_list_or_none(data, "history", where) or (),
     )
 
 
@@ -259,6 +308,7 @@ def state_to_json(state: State) -> dict[str, Any]:
         "serial": state.serial,
         "planner_version": state.planner_version,
         "jobs": {addr: record_to_json(state.jobs[addr]) for addr in sorted(state.jobs)},
+        "released": {name: released_to_json(state.released[name]) for name in sorted(state.released)},
     }
 
 
@@ -325,7 +375,7 @@ def read_state(raw: bytes, source: str) -> State:
             )
         if version < 1:
             _fail("version", f"unsupported format version {version}")
-        _check_keys(data, "", _TOP_KEYS, frozenset())
+        _check_keys(data, "", _TOP_KEYS, _TOP_OPTIONAL)
         jobs_data = data["jobs"]
         if not isinstance(jobs_data, dict):
             _fail("jobs", f"must be an object, not {_type_name(jobs_data)}")
@@ -334,12 +384,19 @@ def read_state(raw: bytes, source: str) -> State:
             if not addr:
                 _fail("jobs", "a job address must not be empty")
             jobs[addr] = record_from_json(addr, rec, f"jobs.{addr}")
+        released_data = data.get("released", {})
+        if not isinstance(released_data, dict):
+            _fail("released", f"must be an object, not {_type_name(released_data)}")
+        released = {
+            name: released_from_json(name, item, f"released.{name}") for name, item in released_data.items()
+        }
         return State(
             lineage=_str(data, "lineage", "", nonempty=True),
             serial=_int(data, "serial", ""),
             jobs=jobs,
             version=version,
             planner_version=_str(data, "planner_version", ""),
+            released=released,
         )
     except _Invalid as err:
         raise StateError(f"state file {source} is invalid: {str(err).lstrip('.')}") from err
@@ -350,15 +407,16 @@ def read_state(raw: bytes, source: str) -> State:
 
 def journal_line(entry: JournalEntry, *, lineage: str, serial: int) -> bytes:
     """One journal line (compact JSON + newline), tagged with the state it applies on top of."""
-    return _dumps_line(
-        {
-            "lineage": lineage,
-            "serial": serial,
-            "op": entry.op,
-            "address": entry.address,
-            "record": record_to_json(entry.record) if entry.record is not None else None,
-        }
-    )
+    line: dict[str, Any] = {
+        "lineage": lineage,
+        "serial": serial,
+        "op": entry.op,
+        "address": entry.address,
+        "record": record_to_json(entry.record) if entry.record is not None else None,
+    }
+    if entry.released is not None:
+        line["released"] = {"name": entry.released.name, **released_to_json(entry.released)}
+    return _dumps_line(line)
 
 
 def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
@@ -367,7 +425,7 @@ def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
     try:
         if not isinstance(data, dict):
             _fail("", f"must be an object, not {_type_name(data)}")
-        _check_keys(data, "", _JOURNAL_KEYS, frozenset())
+        _check_keys(data, "", _JOURNAL_KEYS, _JOURNAL_OPTIONAL)
         lineage = _str(data, "lineage", "", nonempty=True)
         serial = _int(data, "serial", "")
         address = _str(data, "address", "", nonempty=True)
@@ -379,6 +437,15 @@ def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
             if data["record"] is not None:
                 _fail("record", "must be null for a remove")
             return lineage, serial, JournalEntry("remove", address, None)
-        _fail("op", f"must be 'put' or 'remove', not {op!r}")
+        if op == "release":
+            item = data.get("released")
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or data["record"] is not None:
+                _fail("released", "a release names its job and carries no record")
+            fields = {k: v for k, v in item.items() if k != "name"}
+            released = released_from_json(item["name"], fields, "released")
+            if released.address != address:
+                _fail("released.address", f"differs from the entry's address {address!r}")
+            return lineage, serial, JournalEntry.release(released)
+        _fail("op", f"must be 'put', 'remove' or 'release', not {op!r}")
     except _Invalid as err:
         raise StateError(f"journal entry in {source} is invalid: {str(err).lstrip('.')}") from err
