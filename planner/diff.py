@@ -27,10 +27,13 @@ class FieldChange:
     before: Any = None
     after: Any = None
     forces_replacement: bool = True
+    # Under lifecycle.ignoreChanges: shown because a replace for another reason gives the new
+    # job this value, but it decided nothing. Written to JSON only when true.
+    ignored: bool = False
 
     def to_json(self, *, show_sensitive: bool = False) -> dict[str, Any]:
         parts = parse_path(self.path)
-        return {
+        doc = {
             "path": self.path,
             "kind": self.kind,
             "before": self.before if show_sensitive else mask_value(parts, self.before),
@@ -38,6 +41,9 @@ class FieldChange:
             "forces_replacement": self.forces_replacement,
             "sensitive": is_sensitive(parts) or contains_sensitive(parts, self.before, self.after),
         }
+        if self.ignored:
+            doc["ignored"] = True
+        return doc
 
 
 def format_path(parts: Sequence[PathPart]) -> str:
@@ -125,6 +131,32 @@ def field_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
                 rows.append(FieldChange(path, "remove", t1, None))
             else:
                 rows.append(FieldChange(path, "change", t1, t2))
+    rows.sort(key=lambda r: _sort_key(parse_path(r.path)))
+    return tuple(rows)
+
+
+def ignored_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], paths: Sequence[str], shown: Iterable[FieldChange]
+) -> tuple[FieldChange, ...]:
+    """The changes `paths` (lifecycle.ignoreChanges) hid from `shown`, marked ignored.
+
+    `shown` is the diff of the stripped specs; every path of the full diff that it does not
+    have is one the ignored paths hid (a whole `labels` map added counts when only
+    `labels.owner` is ignored, since stripping left nothing of it).
+    """
+    if not paths:
+        return ()
+    seen = {c.path for c in shown}
+    return tuple(
+        FieldChange(c.path, c.kind, c.before, c.after, forces_replacement=False, ignored=True)
+        for c in field_changes(before, after)
+        if c.path not in seen
+    )
+
+
+def merge_changes(*groups: Iterable[FieldChange]) -> tuple[FieldChange, ...]:
+    """Several groups of changes as one list sorted by path, as field_changes sorts."""
+    rows = [c for group in groups for c in group]
     rows.sort(key=lambda r: _sort_key(parse_path(r.path)))
     return tuple(rows)
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from planner import __version__
 from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired
-from planner.diff import FieldChange, field_changes
+from planner.diff import FieldChange, field_changes, strip_paths
 from planner.refresh import Live, LiveJob
 from planner.state.model import State
 
@@ -32,10 +32,14 @@ class DriftKind(enum.Enum):
     TERMINAL = "terminal"
     PENDING = "pending"
     UNMANAGED = "unmanaged"
+    RELEASED = "released"  # let go on purpose (onRemove cancel/forget): still labelled, not drift
 
     @property
     def is_drift(self) -> bool:
-        return self is not DriftKind.IN_SYNC
+        return self not in (DriftKind.IN_SYNC, DriftKind.RELEASED)
+
+
+OPTIONAL_KINDS: Final = frozenset({DriftKind.RELEASED})  # summary keys added after format 1.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class DriftReport:
         return sum(1 for i in self.items if i.kind is kind)
 
     def summary(self) -> dict[str, int]:
-        return {k.value: self.count(k) for k in DriftKind}
+        # Released jobs are counted only when present, so a report without them reads as before.
+        return {k.value: n for k in DriftKind if (n := self.count(k)) or k not in OPTIONAL_KINDS}
 
 
 def detect_drift(
@@ -142,6 +147,16 @@ def detect_drift(
             if same
             else tuple(c for c in field_changes(record.spec, dict(job.spec)) if not _matches(c.path, patterns))
         )
+        # Where a job runs is part of what it is: live somewhere other than state says is a change.
+        placement = tuple(
+            FieldChange(path, "change", recorded, actual, forces_replacement=False)
+            for path, recorded, actual in (
+                ("project", record.project, job.project),
+                ("location", record.location, job.location),
+            )
+            if recorded != actual and not _matches(path, patterns)
+        )
+        changes = placement + changes
         if changes:
             items.append(
                 DriftItem(
@@ -170,8 +185,24 @@ def detect_drift(
                     DriftKind.IN_SYNC, detail="in sync", live_state=job.state, recorded_state=record.last_state, **base
                 )
             )
+    released = prior.released if prior is not None else {}
     for job in live.jobs.values():
         if job.name in claimed:
+            continue
+        let_go = released.get(job.name)
+        if let_go is not None:
+            if not _matches(let_go.address, patterns):
+                items.append(
+                    DriftItem(
+                        DriftKind.RELEASED,
+                        address=let_go.address,
+                        job_name=job.name,
+                        project=job.project,
+                        location=job.location,
+                        detail=f"released by onRemove: {let_go.how} at {let_go.released_at}; no longer managed",
+                        live_state=job.state,
+                    )
+                )
             continue
         item = _unmanaged(job, workspace, include_unmanaged)
         if item is not None and not _matches(item.address or "", patterns):
@@ -224,9 +255,29 @@ def _config_pending(
         if record is None:
             out.append(ConfigPending(address, "new in config, not yet applied"))
         elif spec_hash(canonical) != record.spec_hash:
+            # Paths under ignoreChanges are never applied on their own: not pending either.
+            ignored = job.lifecycle.ignore_changes
+            before, after = (
+                (strip_paths(record.spec, ignored), strip_paths(canonical, ignored))
+                if ignored
+                else (record.spec, canonical)
+            )
+            changes = field_changes(before, after)
+            if changes:
+                out.append(ConfigPending(address, "config differs from the last applied spec", changes))
+        elif (job.project, job.location) != (record.project, record.location):
             out.append(
                 ConfigPending(
-                    address, "config differs from the last applied spec", field_changes(record.spec, canonical)
+                    address,
+                    "config moves the job to another project or location",
+                    tuple(
+                        FieldChange(path, "change", before, after)
+                        for path, before, after in (
+                            ("project", record.project, job.project),
+                            ("location", record.location, job.location),
+                        )
+                        if before != after
+                    ),
                 )
             )
     return tuple(out)

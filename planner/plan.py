@@ -16,12 +16,13 @@ from typing import Any, Final
 from planner import __version__, apimodel
 from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.diff import FieldChange, field_changes, mask_spec, strip_paths
+from planner.diff import FieldChange, field_changes, ignored_changes, mask_spec, merge_changes, strip_paths
 from planner.errors import PlanRefusedError
 from planner.refresh import Live, LiveJob, fingerprint
-from planner.state.model import JobRecord, State
+from planner.state.model import JobRecord, ReleasedJob, State
 
 FORMAT_VERSION: Final = "1.0"
+OPTIONAL_COUNTS: Final = frozenset({"update"})  # summary keys added after format 1.0
 
 
 class Action(enum.Enum):
@@ -31,6 +32,7 @@ class Action(enum.Enum):
     DELETE = "delete"
     ADOPT = "adopt"
     FORGET = "forget"
+    UPDATE = "update"  # state only: the job's lifecycle settings changed
     NOOP = "no-op"
 
 
@@ -45,6 +47,9 @@ class Reason(enum.Enum):
     DUPLICATE = "duplicate"
     REPLACED_CLEANUP = "replaced_job_cleanup"
     UNCHANGED = "unchanged"
+    MOVED = "moved"  # project or location changed, the spec did not
+    REPLACE_REQUESTED = "replace_requested"  # --replace ADDR
+    LIFECYCLE_CHANGED = "lifecycle_changed"
 
     def text(self, state: str | None = None) -> str:
         texts = {
@@ -58,6 +63,9 @@ class Reason(enum.Enum):
             Reason.DUPLICATE: "duplicate labelled job (left by an interrupted run)",
             Reason.REPLACED_CLEANUP: "replaced job not yet deleted",
             Reason.UNCHANGED: "unchanged",
+            Reason.MOVED: "project or location changed",
+            Reason.REPLACE_REQUESTED: "replacement requested with --replace",
+            Reason.LIFECYCLE_CHANGED: "lifecycle changed (state only)",
         }
         return texts[self]
 
@@ -68,6 +76,7 @@ class StepKind(enum.Enum):
     DELETE = "delete"  # waits for the job to be terminal first
     ADOPT = "adopt"  # state only
     FORGET = "forget"  # state only
+    UPDATE = "update"  # state only: save the job's lifecycle settings
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class PlanOptions:
     workspace: str = "default"
     targets: frozenset[str] = frozenset()
     created_at: str = ""
+    replace: frozenset[str] = frozenset()  # --replace: addresses to re-create although unchanged
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,9 @@ class Plan:
         return any(c.action is not Action.NOOP for c in self.changes)
 
     def summary(self) -> dict[str, int]:
-        return {a.value.replace("-", "_"): self.count(a) for a in Action}
+        counts = {a.value.replace("-", "_"): self.count(a) for a in Action}
+        # Counted only when present, so a plan without them reads exactly as format 1.0 did.
+        return {k: n for k, n in counts.items() if n or k not in OPTIONAL_COUNTS}
 
 
 def desired_hashes(
@@ -178,7 +190,7 @@ def make_plan(
     `hashes` may hold desired_hashes(...) computed beforehand (while the refresh ran).
     """
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    by_address = live.by_address(options.workspace)
+    by_address = claimable(live, prior, options.workspace)
     addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
     if options.targets:
         addresses = [a for a in addresses if a in options.targets]
@@ -192,12 +204,13 @@ def make_plan(
         hash_hex = (hashes.get(address) or spec_hash(canonical_spec(job.body))) if job is not None else None
         record = records.get(address)
         labelled = by_address.get(address, [])
-        if job is not None and hash_hex is not None and record is not None:
+        replace_requested = address in options.replace
+        if job is not None and hash_hex is not None and record is not None and not replace_requested:
             row = _unchanged(address, job, hash_hex, record, labelled)
             if row is not None:
                 changes.append(row)
                 continue
-        planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live)
+        planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
         rows = planner_.plan()
         changes.extend(rows)
         warnings.extend(planner_.warnings)
@@ -207,7 +220,8 @@ def make_plan(
         names = ", ".join(sorted({c.address for c in refused}))
         raise PlanRefusedError(
             f"lifecycle.preventDestroy forbids this plan: it would cancel or delete {names}",
-            hint="remove preventDestroy from the job first, or leave the job as it is",
+            hint="set preventDestroy: false, apply, then remove the job (put it back in the configuration "
+            "first if it is gone from it); or leave the job as it is",
         )
 
     entries = _entries(changes, records, live, by_address, options.targets)
@@ -241,6 +255,9 @@ def _unchanged(
     lifecycle = job.lifecycle
     if (
         current.name != record.name
+        or current.project != job.project
+        or current.location != job.location
+        or lifecycle_changes(record, lifecycle)
         or lifecycle.ignore_changes
         or current.state in lifecycle.rerun_on
         or (current.terminal and current.state != "JOB_STATE_SUCCEEDED")
@@ -266,10 +283,52 @@ def _unchanged(
 _FAST_UNCHANGED = True
 
 
+def claimable(live: Live, prior: State | None, workspace: str) -> dict[str, list[LiveJob]]:
+    """Labelled live jobs by address, without the jobs state records as released.
+
+    A released job (onRemove cancel or forget) keeps planner's labels for life; it is no
+    longer planner's, so no plan adopts it, cleans it up or warns about it.
+    """
+    by_address = live.by_address(workspace)
+    released: Mapping[str, ReleasedJob] = prior.released if prior is not None else {}
+    if not released:
+        return by_address
+    out = {}
+    for address, jobs in by_address.items():
+        kept = [j for j in jobs if j.name not in released]
+        if kept:
+            out[address] = kept
+    return out
+
+
+def lifecycle_changes(record: JobRecord, lifecycle: Lifecycle) -> tuple[FieldChange, ...]:
+    """How the desired lifecycle differs from the one state recorded (a state-only update).
+
+    Lists the state does not know (written before state format 2) are not compared: the plan
+    cannot tell, and a job applied once must not plan differently just because planner did.
+    """
+    rows = []
+    if record.prevent_destroy != lifecycle.prevent_destroy:
+        rows.append(
+            FieldChange(
+                "lifecycle.preventDestroy", "change", record.prevent_destroy, lifecycle.prevent_destroy, False
+            )
+        )
+    if record.on_remove != lifecycle.on_remove.value:
+        rows.append(FieldChange("lifecycle.onRemove", "change", record.on_remove, lifecycle.on_remove.value, False))
+    for path, before, after in (
+        ("lifecycle.ignoreChanges", record.ignore_changes, lifecycle.ignore_changes),
+        ("lifecycle.rerunOn", record.rerun_on, lifecycle.rerun_on),
+    ):
+        if before is not None and tuple(before) != tuple(after):
+            rows.append(FieldChange(path, "change", list(before), list(after), False))
+    return tuple(rows)
+
+
 def live_entries(plan: Plan, prior: State | None, live: Live, workspace: str) -> list[tuple[str, ...]]:
     """The live facts a saved plan depends on, read again at apply time to refuse a stale plan."""
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    return _entries(plan.changes, records, live, live.by_address(workspace), frozenset(plan.targets))
+    return _entries(plan.changes, records, live, claimable(live, prior, workspace), frozenset(plan.targets))
 
 
 def _entries(
@@ -331,8 +390,10 @@ class _AddressPlanner:
         record: JobRecord | None,
         labelled: list[LiveJob],
         live: Live,
+        replace_requested: bool = False,
     ):
         self.address = address
+        self.replace_requested = replace_requested
         self.desired = desired
         self.record = record
         self.labelled = labelled
@@ -384,13 +445,37 @@ class _AddressPlanner:
         return self._same(job) and job.state not in rerun
 
     def _same(self, job: LiveJob) -> bool:
-        if self.hash is None:
+        """Same spec in the same place: where a job runs is part of what it is."""
+        if self.hash is None or not self._in_place(job):
             return False
         ignored = self._ignored()
         if not ignored:
             return job.matches(self.hash)
         canonical = self.canonical
         return canonical is not None and strip_paths(job.spec, ignored) == strip_paths(canonical, ignored)
+
+    def _in_place(self, job: LiveJob) -> bool:
+        desired = self.desired
+        return desired is None or (job.project, job.location) == (desired.project, desired.location)
+
+    def _placement_changes(self, job: LiveJob) -> tuple[FieldChange, ...]:
+        desired = self.desired
+        assert desired is not None
+        return tuple(
+            FieldChange(path, "change", before, after)
+            for path, before, after in (
+                ("project", job.project, desired.project),
+                ("location", job.location, desired.location),
+            )
+            if before != after
+        )
+
+    def _hidden_changes(self, job: LiveJob, shown: tuple[FieldChange, ...]) -> tuple[FieldChange, ...]:
+        """On a replace, the ignored paths the new job takes from the configuration (as Terraform)."""
+        ignored = self._ignored()
+        if not ignored:
+            return ()
+        return ignored_changes(job.spec, self._after()["after"], ignored, shown)
 
     # -- rows ----------------------------------------------------------------------------------
 
@@ -458,8 +543,12 @@ class _AddressPlanner:
             reason = Reason.DELETED_OUTSIDE if self.record is not None else Reason.NEW
             return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **self._after())
         if self._same(current):
+            if self.replace_requested:
+                return self._replace(
+                    current, Reason.REPLACE_REQUESTED, self._hidden_changes(current, ()), found_by_labels
+                )
             if current.state in self.lifecycle.rerun_on:
-                return self._replace(current, Reason.RERUN, (), found_by_labels)
+                return self._replace(current, Reason.RERUN, self._hidden_changes(current, ()), found_by_labels)
             if found_by_labels:
                 return self._base(
                     Action.ADOPT,
@@ -473,12 +562,26 @@ class _AddressPlanner:
                 notes = (
                     f"job ended in {current.state}; list it in lifecycle.rerunOn to re-create it on the next apply",
                 )
+            lifecycle = lifecycle_changes(self.record, self.lifecycle) if self.record is not None else ()
+            if lifecycle:
+                return self._base(
+                    Action.UPDATE,
+                    Reason.LIFECYCLE_CHANGED,
+                    current,
+                    steps=(Step(StepKind.UPDATE, current.name),),
+                    changes=lifecycle,
+                    notes=notes,
+                    after_hash=self.hash,
+                )
             # A no-op carries only the hash: nothing is applied from it, and 10,000 unchanged jobs
             # should not make every rendering copy and mask 10,000 specs.
             return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, after_hash=self.hash)
         ignored = self._ignored()
         changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self._after()["after"], ignored))
-        return self._replace(current, Reason.SPEC_CHANGED, changes, found_by_labels)
+        placement = self._placement_changes(current)
+        reason = Reason.MOVED if placement and not changes else Reason.SPEC_CHANGED
+        hidden = self._hidden_changes(current, changes)
+        return self._replace(current, reason, (*placement, *merge_changes(changes, hidden)), found_by_labels)
 
     def _after(self) -> dict[str, Any]:
         canonical = self.canonical
@@ -492,8 +595,13 @@ class _AddressPlanner:
         steps: list[Step] = []
         if found_by_labels:
             steps.append(Step(StepKind.ADOPT, current.name))
-        steps.extend(_stop(current))
-        steps.append(Step(StepKind.CREATE))
+        if self._in_place(current):
+            steps.extend(_stop(current))
+            steps.append(Step(StepKind.CREATE))
+        else:
+            # A move: the job starts in its new place before the old one is stopped.
+            steps.append(Step(StepKind.CREATE))
+            steps.extend(_stop(current))
         steps.append(Step(StepKind.DELETE, current.name))
         warnings = _running_warning(current, "replacing")
         return self._base(
@@ -627,7 +735,12 @@ def plan_from_json(doc: Mapping[str, Any]) -> Plan:
                 steps=tuple(Step(StepKind(s["kind"]), s.get("job")) for s in c["steps"]),
                 changes=tuple(
                     FieldChange(
-                        f["path"], f["kind"], f.get("before"), f.get("after"), f.get("forces_replacement", True)
+                        f["path"],
+                        f["kind"],
+                        f.get("before"),
+                        f.get("after"),
+                        f.get("forces_replacement", True),
+                        bool(f.get("ignored", False)),
                     )
                     for f in c["changes"]
                 ),

@@ -24,10 +24,21 @@ def scope(desired: Desired | None, prior: State | None) -> tuple[set[tuple[str, 
         pairs.update((j.project, j.location) for j in desired.jobs.values())
     if prior is not None:
         for record in prior.jobs.values():
+            # Where state says a job runs, and where its replaced jobs run: a job moved to another
+            # project or location is still listed (and cleaned up) in its old place.
             pairs.add((record.project, record.location))
+            pairs.update(p for p in map(_pair_of, record.old_names) if p is not None)
             known.add(record.name)
             known.update(record.old_names)
     return pairs, known
+
+
+def _pair_of(name: str) -> tuple[str, str] | None:
+    """(project, location) of `projects/P/locations/L/customJobs/ID`."""
+    parts = name.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations":
+        return parts[1], parts[3]
+    return None
 
 
 def read_live(
@@ -58,8 +69,11 @@ def refresh_and_plan(
     workspace: str,
     targets: Iterable[str] = (),
     created_at: str = "",
+    replace: Iterable[str] = (),
 ) -> Planned:
-    return read_and_plan(client, desired, lambda: prior, workspace=workspace, targets=targets, created_at=created_at)[0]
+    return read_and_plan(
+        client, desired, lambda: prior, workspace=workspace, targets=targets, created_at=created_at, replace=replace
+    )[0]
 
 
 def read_and_plan(
@@ -71,6 +85,7 @@ def read_and_plan(
     targets: Iterable[str] = (),
     created_at: str = "",
     refresher: Refresher | None = None,
+    replace: Iterable[str] = (),
 ) -> tuple[Planned, State | None]:
     """Refresh and plan, reading the prior state (and canonicalising desired) while the listing runs.
 
@@ -82,6 +97,8 @@ def read_and_plan(
     `summary=True` may have been started by the caller (e.g. from load_desired's on_valid).
     """
     target_set = frozenset(targets)
+    replace_set = frozenset(replace)
+    check_replace(desired, target_set, replace_set)
     with contextlib.ExitStack() as stack:
         if refresher is None:
             refresher = stack.enter_context(Refresher(client, workspace, summary=True))
@@ -94,13 +111,24 @@ def read_and_plan(
         refresher.start(pairs)
         hashes = desired_hashes(desired, prior.jobs if prior is not None else {}, target_set)
         live = refresher.finish(known, needs_spec=_spec_needed(desired, hashes, target_set))
-    options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at)
+    options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at, replace=replace_set)
     return Planned(make_plan(desired, prior, live, options, hashes=hashes), live), prior
+
+
+def check_replace(desired: Desired, targets: frozenset[str], replace: frozenset[str]) -> None:
+    """`--replace ADDR` re-creates a job of the configuration, one the plan covers."""
+    unknown = sorted(replace - set(desired.jobs))
+    if unknown:
+        raise UsageError(f"--replace {', '.join(unknown)}: no such job in the configuration")
+    untargeted = sorted(replace - targets) if targets else []
+    if untargeted:
+        raise UsageError(f"--replace {', '.join(untargeted)}: not among the --target addresses")
 
 
 def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset[str]) -> Callable[[LiveJob], bool]:
     """Will planning look at this job's spec? Not when its planner-spec label equals the desired
-    hash (a job cannot change after create) and no ignoreChanges asks for a field comparison."""
+    hash (a job cannot change after create), it runs where the configuration says, and no
+    ignoreChanges asks for a field comparison."""
 
     def needed(job: LiveJob) -> bool:
         address = job.address
@@ -109,6 +137,8 @@ def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset
         wanted = desired.jobs.get(address) if address else None
         if wanted is None or wanted.lifecycle.ignore_changes or not job.managed or not job.spec_label:
             return True
+        if (job.project, job.location) != (wanted.project, wanted.location):
+            return True  # a move is a replace, diffed field by field
         hash_hex = hashes.get(wanted.address)
         return hash_hex is None or hash_hex[:16] != job.spec_label
 

@@ -237,7 +237,12 @@ def test_ignore_changes_with_every_item_of_a_list() -> None:
     assert c.action is Action.NOOP
     b_more = body("img:2", displayName="train-2")
     c = only(plan_of(desired(("a", b_more, lc)), state(record("a", b_live)), lv(live("a", b_live))))
-    assert c.action is Action.REPLACE and [f.path for f in c.changes] == ["displayName"]
+    assert c.action is Action.REPLACE and [f.path for f in c.changes if not f.ignored] == ["displayName"]
+    # The new job takes the configured image (as Terraform does), so the diff shows it, marked.
+    hidden = [f for f in c.changes if f.ignored]
+    assert [(f.path, f.before, f.after, f.forces_replacement) for f in hidden] == [
+        ("jobSpec.workerPoolSpecs[0].containerSpec.imageUri", "img:1", "img:2", False)
+    ]
 
 
 def test_old_replaced_job_is_deleted_and_gone_one_forgotten() -> None:

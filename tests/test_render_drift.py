@@ -114,6 +114,16 @@ CASES: dict[str, DriftReport] = {
         config_pending=(ConfigPending("retired", "removed from config, not yet applied"),),
     ),
     "drift_empty": report(),
+    "drift_released": report(
+        IN_SYNC,
+        item(
+            DriftKind.RELEASED,
+            "let-go",
+            "11",
+            "released by onRemove: forget at 2026-11-25T10:00:00Z; no longer managed",
+            live_state="JOB_STATE_RUNNING",
+        ),
+    ),
 }
 
 

@@ -243,6 +243,64 @@ def noop(address: str, state: str = "JOB_STATE_RUNNING", notes: tuple[str, ...] 
     )
 
 
+def update_lifecycle() -> ResourceChange:
+    name = job("1100")
+    return change(
+        "guarded",
+        Action.UPDATE,
+        Reason.LIFECYCLE_CHANGED,
+        display_name="train",
+        job_name=name,
+        job_state="JOB_STATE_RUNNING",
+        steps=(Step(StepKind.UPDATE, name),),
+        changes=(
+            FieldChange("lifecycle.preventDestroy", "change", False, True, False),
+            FieldChange("lifecycle.rerunOn", "change", [], ["JOB_STATE_FAILED"], False),
+        ),
+        after_hash="1" * 64,
+        lifecycle=Lifecycle(prevent_destroy=True, rerun_on=("JOB_STATE_FAILED",)),
+    )
+
+
+def replace_moved() -> ResourceChange:
+    name = "projects/my-proj/locations/us-central1/customJobs/1200"
+    return ResourceChange(
+        address="moved",
+        action=Action.REPLACE,
+        reason=Reason.MOVED,
+        project=P,
+        location="europe-west4",
+        display_name="train",
+        job_name=name,
+        job_state="JOB_STATE_RUNNING",
+        steps=(Step(StepKind.CREATE), Step(StepKind.CANCEL, name), Step(StepKind.DELETE, name)),
+        changes=(
+            FieldChange("location", "change", "us-central1", "europe-west4"),
+            FieldChange("labels.owner", "change", "bob", "alice", False, True),
+        ),
+        after=spec(),
+        after_hash="2" * 64,
+        lifecycle=Lifecycle(ignore_changes=("labels.owner",)),
+        warnings=(f"replacing {name}, which is running",),
+    )
+
+
+def replace_requested() -> ResourceChange:
+    name = job("1300")
+    return change(
+        "again",
+        Action.REPLACE,
+        Reason.REPLACE_REQUESTED,
+        display_name="train",
+        job_name=name,
+        job_state="JOB_STATE_SUCCEEDED",
+        steps=(Step(StepKind.CREATE), Step(StepKind.DELETE, name)),
+        after=spec(),
+        after_hash="3" * 64,
+        lifecycle=Lifecycle(),
+    )
+
+
 FAILED_NOTE = "job ended in JOB_STATE_FAILED; list it in lifecycle.rerunOn to re-create it on the next apply"
 
 
@@ -284,6 +342,7 @@ CASES: dict[str, Plan] = {
     "no_changes": make(noop("steady"), noop("broken", "JOB_STATE_FAILED", (FAILED_NOTE,)), lineage=None, serial=None),
     "empty": make(lineage=None, serial=None, fingerprint_entries=()),
     "targeted": make(create("train-a"), targets=("train-a", "train-z")),
+    "plan_truth": make(update_lifecycle(), replace_moved(), replace_requested(), noop("steady")),
     "escaping": make(
         change(
             "weird",
@@ -599,7 +658,7 @@ def test_json_validates_against_schema(case: str, validator: jsonschema.protocol
 
 def test_schema_rejects_unknown_values(validator: jsonschema.protocols.Validator) -> None:
     doc = json.loads(render_plan(CASES["mixed"], "json"))
-    doc["resource_changes"][0]["action"] = "update"
+    doc["resource_changes"][0]["action"] = "upgrade"
     assert not validator.is_valid(doc)
     doc = json.loads(render_plan(CASES["mixed"], "json"))
     doc["surprise"] = 1

@@ -11,7 +11,7 @@ import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.drift import DriftKind, detect_drift
+from planner.drift import OPTIONAL_KINDS, DriftKind, detect_drift
 from planner.plan import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
 from planner.refresh import Live, LiveJob, live_job
 from planner.render import render_drift, render_plan
@@ -42,7 +42,11 @@ def test_schema_enums_follow_the_model() -> None:
     assert change["steps"]["items"]["properties"]["kind"]["enum"] == [k.value for k in StepKind]
     item = drift_schema()["$defs"]["item"]["properties"]
     assert item["kind"]["enum"] == [k.value for k in DriftKind]
-    assert sorted(drift_schema()["properties"]["summary"]["required"]) == sorted(k.value for k in DriftKind)
+    optional = {k.value for k in OPTIONAL_KINDS}
+    assert sorted(drift_schema()["properties"]["summary"]["required"]) == sorted(
+        k.value for k in DriftKind if k.value not in optional
+    )
+    assert sorted(drift_schema()["properties"]["summary"]["properties"]) == sorted(k.value for k in DriftKind)
 
 
 # -- the views on the engine's own models ---------------------------------------------------------

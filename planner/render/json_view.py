@@ -12,9 +12,9 @@ from typing import Any, Final
 
 from planner.diff import FieldChange
 from planner.drift import FORMAT_VERSION as DRIFT_FORMAT_VERSION
-from planner.drift import ConfigPending, DriftItem, DriftKind, DriftReport
+from planner.drift import OPTIONAL_KINDS, ConfigPending, DriftItem, DriftKind, DriftReport
 from planner.plan import FORMAT_VERSION as PLAN_FORMAT_VERSION
-from planner.plan import Action, Plan, Reason, StepKind, plan_to_json
+from planner.plan import OPTIONAL_COUNTS, Action, Plan, Reason, StepKind, plan_to_json
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
@@ -105,7 +105,7 @@ _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 
 
 def _field_change_schema() -> dict[str, Any]:
-    return _obj(
+    schema = _obj(
         {
             "path": {
                 "type": "string",
@@ -119,11 +119,25 @@ def _field_change_schema() -> dict[str, Any]:
         },
         description="one changed leaf",
     )
+    # Optional (absent: false), so documents without ignored paths are as before.
+    schema["properties"]["ignored"] = {
+        "const": True,
+        "description": "under lifecycle.ignoreChanges: decided nothing, but the replacing job takes this value",
+    }
+    return schema
+
+
+def _drift_summary_schema() -> dict[str, Any]:
+    schema = _obj({k.value: _COUNT for k in DriftKind}, description="number of jobs per class")
+    optional = {k.value for k in OPTIONAL_KINDS}
+    schema["required"] = [k for k in schema["required"] if k not in optional]  # present when nonzero
+    return schema
 
 
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
     summary = _obj({a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action")
+    summary["required"] = [k for k in summary["required"] if k not in OPTIONAL_COUNTS]  # present when nonzero
     lifecycle = _obj(
         {
             "preventDestroy": {"type": "boolean"},
@@ -241,7 +255,7 @@ def drift_schema() -> dict[str, Any]:
             "workspace": _STRING,
             "created_at": _STRING,
             "has_drift": {"type": "boolean"},
-            "summary": _obj({k.value: _COUNT for k in DriftKind}, description="number of jobs per class"),
+            "summary": _drift_summary_schema(),
             "coverage": _obj(
                 {"managed": _COUNT, "seen": _COUNT},
                 description="live jobs labelled as managed by planner, of all live jobs read",

@@ -27,6 +27,7 @@ from planner.render.text import (
     field_lines,
     header,
     noted_rows,
+    released_items,
     short_job,
     spec_lines,
     state_word,
@@ -200,6 +201,14 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
         lines.append("Ignored: " + ", ".join(code(p) for p in doc["ignored"]))
     lines.append("")
     lines += budgeted(lines, items, lambda i: _drift_details(i, show_sensitive))
+    released = released_items(doc)
+    if released:
+        lines += ["### Released by planner (not drift)", ""]
+        rows = [
+            [code(i["address"] or "", cell=True), code(short_job(i["job_name"] or ""), cell=True), escape(i["detail"])]
+            for i in released
+        ]
+        lines += [*table(("Address", "Job", "Detail"), rows), ""]
     pending = doc["config_pending"]
     if pending:
         lines += ["### Config not yet applied (not drift)", ""]

@@ -11,7 +11,8 @@ from typing import Final
 _RESET: Final = "\x1b[0m"
 _CODES: Final = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
-# Terraform's symbols, plus `!` for cancel (stop, keep the record) and `=` for state-only actions.
+# Terraform's symbols, plus `!` for cancel (stop, keep the record), `=` for state-only actions
+# on the job record and `~` for a state-only update of its lifecycle settings.
 ACTION_SYMBOLS: Final[dict[str, str]] = {
     "create": "+",
     "replace": "-/+",
@@ -19,6 +20,7 @@ ACTION_SYMBOLS: Final[dict[str, str]] = {
     "delete": "-",
     "adopt": "=",
     "forget": "=",
+    "update": "~",
     "no-op": " ",
 }
 
@@ -29,6 +31,7 @@ ACTION_COLORS: Final[dict[str, str]] = {
     "delete": "red",
     "adopt": "cyan",
     "forget": "cyan",
+    "update": "cyan",
     "no-op": "",
 }
 
@@ -41,6 +44,7 @@ DRIFT_COLORS: Final[dict[str, str]] = {
     "terminal": "red",
     "pending": "yellow",
     "unmanaged": "cyan",
+    "released": "",
 }
 
 

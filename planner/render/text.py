@@ -22,6 +22,7 @@ HEADER_VERBS: Final[dict[str, str]] = {
     "delete": "will be deleted",
     "adopt": "will be adopted",
     "forget": "will be forgotten",
+    "update": "will be updated in state",
     "no-op": "is unchanged",
 }
 
@@ -32,8 +33,10 @@ DRIFT_LABELS: Final[dict[str, str]] = {
     "terminal": "terminal",
     "pending": "pending",
     "unmanaged": "unmanaged",
+    "released": "released",
 }
 
+_NOT_DRIFT: Final = frozenset({"in_sync", "released"})
 _STEP_TOUCHES: Final = frozenset({"cancel", "delete"})
 _INDENT: Final = "    "
 
@@ -45,26 +48,30 @@ def plural(n: int, word: str, plural_word: str | None = None) -> str:
 
 
 def counts_line(doc: Mapping[str, Any]) -> str:
-    """`Plan: N to create, N to replace, N to cancel, N to delete.` (adopt/forget only when present)."""
+    """`Plan: N to create, N to replace, N to cancel, N to delete.` (adopt/forget/update only when present)."""
     summary = doc["summary"]
     parts = [f"{summary[k]} to {k}" for k in ("create", "replace", "cancel", "delete")]
-    parts += [f"{summary[k]} to {k}" for k in ("adopt", "forget") if summary[k]]
+    parts += [f"{summary[k]} to {k}" for k in ("adopt", "forget", "update") if summary.get(k)]
     return "Plan: " + ", ".join(parts) + "."
 
 
 NO_CHANGES: Final = "No changes. The jobs match the configuration."
+IGNORED_MARK: Final = "# ignored for change detection; the new job takes this value"
 
 
 def drift_line(doc: Mapping[str, Any]) -> str:
     summary = doc["summary"]
-    drifted = sum(n for kind, n in summary.items() if kind != "in_sync")
+    drifted = sum(n for kind, n in summary.items() if kind not in _NOT_DRIFT)
     if drifted:
         return f"Drift: {plural(drifted, 'job')} drifted."
     return f"No drift. {plural(summary['in_sync'], 'job')} in sync."
 
 
 def drift_summary(doc: Mapping[str, Any]) -> str:
-    return ", ".join(f"{n} {DRIFT_LABELS.get(kind, kind)}" for kind, n in doc["summary"].items())
+    # Released jobs are no drift kind; they are counted only when there are some.
+    return ", ".join(
+        f"{n} {DRIFT_LABELS.get(kind, kind)}" for kind, n in doc["summary"].items() if n or kind != "released"
+    )
 
 
 def coverage_line(doc: Mapping[str, Any]) -> str:
@@ -81,7 +88,11 @@ def noted_rows(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def drifting_items(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [i for i in doc["items"] if i["kind"] != "in_sync"]
+    return [i for i in doc["items"] if i["kind"] not in _NOT_DRIFT]
+
+
+def released_items(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [i for i in doc["items"] if i["kind"] == "released"]
 
 
 def short_job(name: str) -> str:
@@ -123,7 +134,7 @@ def steps_text(change: Mapping[str, Any]) -> str:
         shown = f"…/{short_job(name)}" if name == own_name else name
         if kind == "delete" and not (name == own_name and already_terminal):
             parts.append(f"delete {shown} once terminal")
-        elif kind in ("adopt", "forget"):
+        elif kind in ("adopt", "forget", "update"):
             parts.append(f"{kind} {shown} (state only)")
         else:
             parts.append(f"{kind} {shown}")
@@ -188,7 +199,11 @@ def field_lines(
     for change in changes:
         path = change["path"]
         parts = parse_path(path)
-        suffix = "  # forces replacement" if mark_replacement and change.get("forces_replacement") else ""
+        suffix = ""
+        if change.get("ignored"):
+            suffix = f"  {IGNORED_MARK}"
+        elif mark_replacement and change.get("forces_replacement"):
+            suffix = "  # forces replacement"
         kind = change["kind"]
         if kind == "change" and not split:
             before = format_value(parts, change["before"], show_sensitive=show_sensitive)
@@ -292,6 +307,12 @@ def render_drift_text(doc: Mapping[str, Any], *, color: bool = False, show_sensi
             kind = style.drift(item["kind"], f"{DRIFT_LABELS.get(item['kind'], item['kind']):<{kw}}")
             lines.append(f"  {kind}  {address:<{aw}}  {name:<{nw}}  {item['detail']}")
             lines += _indented_fields(item["changes"], style, show_sensitive)
+        lines.append("")
+    released = released_items(doc)
+    if released:
+        lines.append(style.bold("Released by planner (not drift):"))
+        width = max(len(i["address"] or "-") for i in released)
+        lines += [f"  {i['address'] or '-':<{width}}  {i['job_name']}  {i['detail']}" for i in released]
         lines.append("")
     pending = doc["config_pending"]
     if pending:
