@@ -23,9 +23,9 @@ from planner import apimodel
 from planner.canonical import request_body
 from planner.desired import Lifecycle, OnRemove
 from planner.errors import ApiError, PlannerError
-from planner.plan import Action, Plan, ResourceChange, Step, StepKind
+from planner.plan import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.refresh import JobReader, live_job
-from planner.state.model import JobRecord, JournalEntry, PendingStep, State
+from planner.state.model import JobRecord, JournalEntry, PendingStep, ReleasedJob, ReleaseHow, State, with_history
 
 
 class JobWriter(JobReader, Protocol):
@@ -134,6 +134,11 @@ class _Book:
         with self.lock:
             return self.state.jobs.get(address)
 
+    def release(self, job: ReleasedJob) -> None:
+        with self.lock:
+            self.journal.append(JournalEntry.release(job))
+            self.state = self.state.with_released(job)
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -232,7 +237,11 @@ class Applier:
         elif step.kind is StepKind.ADOPT:
             self._adopt(change, step.job)
         elif step.kind is StepKind.FORGET:
+            if change.reason is Reason.REMOVED and change.job_name == step.job:
+                self._release(change, step.job)
             self._forget_name(change.address, step.job)
+        elif step.kind is StepKind.UPDATE:
+            self._update_lifecycle(change, step.job)
         return step.job
 
     def _create(self, change: ResourceChange, known: set[str]) -> str:
@@ -265,6 +274,9 @@ class Applier:
             old: list[str] = list(record.old_names) if record is not None else []
             if record is not None and record.name != job.name and record.name not in old and change.job_name:
                 old.append(record.name)
+            history = record.history if record is not None else ()
+            if record is not None and record.name != job.name:
+                history = with_history(history, record.name)
             return JobRecord(
                 address=change.address,
                 name=job.name,
@@ -276,6 +288,9 @@ class Applier:
                 old_names=tuple(n for n in old if n != job.name),
                 prevent_destroy=lifecycle.prevent_destroy,
                 on_remove=lifecycle.on_remove.value,
+                ignore_changes=lifecycle.ignore_changes,
+                rerun_on=lifecycle.rerun_on,
+                history=history,
             )
 
         self.book.update(change.address, put)
@@ -300,9 +315,46 @@ class Applier:
                 old_names=tuple(n for n in old if n != name),
                 prevent_destroy=lifecycle.prevent_destroy,
                 on_remove=lifecycle.on_remove.value,
+                ignore_changes=lifecycle.ignore_changes,
+                rerun_on=lifecycle.rerun_on,
+                history=record.history if record is not None else (),
             )
 
         self.book.update(change.address, put)
+
+    def _update_lifecycle(self, change: ResourceChange, name: str) -> None:
+        """Save the job's lifecycle settings (state only: nothing is sent to the API)."""
+        lifecycle = change.lifecycle or Lifecycle()
+
+        def put(record: JobRecord | None) -> JobRecord | None:
+            if record is None or record.name != name:
+                return record  # the job this row was planned for is no longer the address's
+            return replace(
+                record,
+                prevent_destroy=lifecycle.prevent_destroy,
+                on_remove=lifecycle.on_remove.value,
+                ignore_changes=lifecycle.ignore_changes,
+                rerun_on=lifecycle.rerun_on,
+            )
+
+        self.book.update(change.address, put)
+
+    def _release(self, change: ResourceChange, name: str) -> None:
+        """Record a job let go by onRemove cancel/forget: it keeps planner's labels for life."""
+        record = self.book.record(change.address)
+        how: ReleaseHow = "cancel" if record is not None and record.on_remove == "cancel" else "forget"
+        parts = name.split("/")
+        project, location = (parts[1], parts[3]) if len(parts) == 6 else (change.project, change.location)
+        self.book.release(
+            ReleasedJob(
+                address=change.address,
+                name=name,
+                project=project,
+                location=location,
+                released_at=self.now(),
+                how=how,
+            )
+        )
 
     def _cancel(self, change: ResourceChange, name: str) -> None:
         try:
@@ -431,7 +483,8 @@ class _WaitTimedOut(PlannerError):
 
 
 def _step_order(step: Step) -> int:
-    return [StepKind.ADOPT, StepKind.CANCEL, StepKind.CREATE, StepKind.DELETE, StepKind.FORGET].index(step.kind)
+    order = [StepKind.ADOPT, StepKind.CANCEL, StepKind.CREATE, StepKind.DELETE, StepKind.FORGET, StepKind.UPDATE]
+    return order.index(step.kind)
 
 
 def _known_names(plan: Plan, state: State) -> dict[str, set[str]]:

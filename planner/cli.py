@@ -416,6 +416,7 @@ def _plan(
     targets: Sequence[str],
     refresher: Any = None,
     read_prior: Callable[[], Any] | None = None,
+    replace: Sequence[str] = (),
 ) -> Planned:
     from planner.workflow import read_and_plan
 
@@ -427,6 +428,7 @@ def _plan(
         targets=targets,
         created_at=_now(),
         refresher=refresher,
+        replace=replace,
     )
     return Planned(planned.plan, prior, planned.live)
 
@@ -495,6 +497,13 @@ class _PlanPrep:
 
 plan_options = _compose(
     click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses."),
+    click.option(
+        "--replace",
+        "replace",
+        multiple=True,
+        metavar="ADDR",
+        help="Re-create this job although it is unchanged (e.g. to re-run a succeeded job).",
+    ),
     click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True),
 )
 
@@ -522,7 +531,9 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         )
         client, refresher = prep.ready()
         with _locked(store, "plan", backend.lock_timeout):
-            planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.read_prior)
+            planned = _plan(
+                backend, client, store, desired, opts["targets"], refresher, prep.read_prior, opts["replace"]
+            )
     _RETAINED.append((desired, planned))
     plan = planned.plan
     if out:
@@ -593,6 +604,8 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
             desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
     elif opts["targets"]:
         raise UsageError("--target cannot be used with a saved plan: the plan already says what to do")
+    elif opts["replace"]:
+        raise UsageError("--replace cannot be used with a saved plan: the plan already says what to do")
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
@@ -604,7 +617,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
                 prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
                 with _long_lived():
-                    planned = _plan(backend, client, store, desired, opts["targets"])
+                    planned = _plan(backend, client, store, desired, opts["targets"], replace=opts["replace"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
             fresh = refreshed(prior, live) if prior is not None else None
             if not opts["quiet"] or not plan.has_changes:
@@ -919,13 +932,52 @@ def _state_backend(opts: Mapping[str, Any]) -> Backend:
 
 
 @state_group.command("list")
+@click.option("--released", is_flag=True, help="List the jobs let go by onRemove cancel/forget instead.")
 @_state_backend_options
-def state_list(**opts: Any) -> int:
+def state_list(released: bool = False, **opts: Any) -> int:
     """List the addresses in state."""
     backend = _state_backend(opts)
     state = backend.store().read()
+    if released:
+        for name, job in sorted((state.released if state else {}).items()):
+            click.echo(f"{job.address}\t{name}\t{job.how}\t{job.released_at}")
+        return EXIT_OK
     for address, record in sorted((state.jobs if state else {}).items()):
         click.echo(f"{address}\t{record.name}\t{record.last_state}")
+    return EXIT_OK
+
+
+@state_group.command("forget-released")
+@click.argument("jobs", nargs=-1)
+@click.option("--all", "forget_all", is_flag=True, help="Forget every released job.")
+@_state_backend_options
+def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) -> int:
+    """Forget released jobs for good (JOBS: job names or addresses); plans warn about them again
+    while they still exist, so delete them first."""
+    if not jobs and not forget_all:
+        raise UsageError("name the released jobs to forget (job names or addresses), or pass --all")
+    backend = _state_backend(opts)
+    store = backend.store()
+    with _locked(store, "state forget-released", backend.lock_timeout):
+        state = store.read()
+        released = state.released if state is not None else {}
+        names = sorted(released) if forget_all else []
+        missing = []
+        for wanted in jobs:
+            found = [n for n, j in released.items() if wanted in (n, j.address)]
+            if not found:
+                missing.append(wanted)
+            names += found
+        if missing:
+            raise UsageError(f"not released in state: {', '.join(missing)}")
+        if state is None or not names:
+            return EXIT_OK
+        for name in names:
+            state = state.without_released(name)
+        with _signals_deferred():
+            store.write(state)
+    for name in sorted(set(names)):
+        click.echo(f"Forgot released job {name}.")
     return EXIT_OK
 
 
@@ -1016,7 +1068,8 @@ def import_command(address: str, job_name: str, **opts: Any) -> int:
                 last_state=job.state,
             )
             with _signals_deferred():
-                store.write(state.with_job(record))
+                # A released job taken back is managed again, no longer released.
+                store.write(state.with_job(record).without_released(job.name))
     click.echo(f"Imported {job_name} as {address}.")
     return EXIT_OK
 
