@@ -8,7 +8,7 @@ import pytest
 
 import planner.plan as plan_module
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired, DesiredJob, Lifecycle
+from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import PlanRefusedError
 from planner.plan import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
 from planner.refresh import Live, LiveJob, live_job
@@ -310,3 +310,101 @@ def test_plan_json_round_trips() -> None:
     again = plan_from_json(doc)
     assert plan_to_json(again, for_file=True) == doc
     assert doc["summary"]["create"] == 1 and doc["summary"]["replace"] == 1
+
+
+# -- issue #12: plans tell the whole truth ----------------------------------------------------
+
+
+def moved_live(address: str, b: dict[str, Any], location: str, job_id: str = "1") -> LiveJob:
+    resource = request_body(canonical_spec(b), address, W)
+    resource.update(name=f"projects/{P}/locations/{location}/customJobs/{job_id}", state="JOB_STATE_RUNNING")
+    return live_job(resource)
+
+
+def test_a_job_moved_to_another_location_is_replaced_there_create_first() -> None:
+    old = moved_live("a", body(), "asia-east1")
+    rec = JobRecord(
+        address="a",
+        name=old.name,
+        project=P,
+        location="asia-east1",
+        spec_hash=spec_hash(canonical_spec(body())),
+        spec=canonical_spec(body()),
+        last_state="JOB_STATE_RUNNING",
+    )
+    c = only(plan_of(desired(("a", body(), LC)), state(rec), lv(old)))
+    assert (c.action, c.reason, c.location) == (Action.REPLACE, Reason.MOVED, L)
+    assert [(f.path, f.before, f.after, f.forces_replacement) for f in c.changes] == [
+        ("location", "asia-east1", L, True)
+    ]
+    assert [s.kind for s in c.steps] == [StepKind.CREATE, StepKind.CANCEL, StepKind.DELETE]
+    # A spec change as well: both shown, still create first.
+    c = only(plan_of(desired(("a", body("img:2"), LC)), state(rec), lv(old)))
+    assert c.reason is Reason.SPEC_CHANGED and c.changes[0].path == "location"
+    assert [s.kind for s in c.steps] == [StepKind.CREATE, StepKind.CANCEL, StepKind.DELETE]
+
+
+def test_a_labelled_job_elsewhere_is_not_adopted_as_is() -> None:
+    c = only(plan_of(desired(("a", body(), LC)), None, lv(moved_live("a", body(), "asia-east1"))))
+    assert c.action is Action.REPLACE and c.reason is Reason.MOVED
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "recorded", "path"),
+    [
+        (Lifecycle(prevent_destroy=True), {}, "lifecycle.preventDestroy"),
+        (Lifecycle(on_remove=OnRemove.FORGET), {}, "lifecycle.onRemove"),
+        (Lifecycle(ignore_changes=("labels.x",)), {"ignore_changes": ()}, "lifecycle.ignoreChanges"),
+        (Lifecycle(rerun_on=("JOB_STATE_FAILED",)), {"rerun_on": ()}, "lifecycle.rerunOn"),
+        (Lifecycle(), {"prevent_destroy": True, "on_remove": "cancel"}, "lifecycle.onRemove"),
+    ],
+)
+def test_a_lifecycle_edit_is_a_state_only_update(lifecycle: Lifecycle, recorded: dict[str, Any], path: str) -> None:
+    c = only(plan_of(desired(("a", body(), lifecycle)), state(record("a", body(), **recorded)), lv(live("a", body()))))
+    assert (c.action, c.reason) == (Action.UPDATE, Reason.LIFECYCLE_CHANGED)
+    assert [s.kind for s in c.steps] == [StepKind.UPDATE] and not c.touches_job()
+    assert path in [f.path for f in c.changes] and not any(f.forces_replacement for f in c.changes)
+
+
+def test_lifecycle_lists_a_format_1_state_does_not_know_are_not_compared() -> None:
+    lc = Lifecycle(ignore_changes=("labels.x",), rerun_on=("JOB_STATE_FAILED",))
+    c = only(plan_of(desired(("a", body(), lc)), state(record("a", body())), lv(live("a", body()))))
+    assert c.action is Action.NOOP
+
+
+def test_released_jobs_are_neither_warned_about_nor_adopted() -> None:
+    from planner.state.model import ReleasedJob
+
+    gone = live("a", body(), job_id="5")
+    let_go = ReleasedJob("a", gone.name, P, L, "2026-01-01T00:00:00Z", "forget")
+    prior = State(lineage="lin", serial=3, jobs={}, released={gone.name: let_go})
+    p = plan_of(desired(), prior, lv(gone))
+    assert p.changes == () and p.warnings == ()
+    c = only(plan_of(desired(("a", body(), LC)), prior, lv(gone)))
+    assert c.action is Action.CREATE  # a job planner let go is not taken back silently
+    assert plan_of(desired(), None, lv(gone)).warnings  # without the record: warned as before
+
+
+def test_replace_requested_recreates_an_unchanged_job() -> None:
+    p = plan_of(
+        desired(("a", body(), LC), ("b", body(), LC)),
+        state(record("a", body()), record("b", body(), job_id="2")),
+        lv(live("a", body()), live("b", body(), job_id="2")),
+        replace=frozenset({"a"}),
+    )
+    a, b = p.changes
+    assert (a.action, a.reason) == (Action.REPLACE, Reason.REPLACE_REQUESTED) and a.changes == ()
+    assert [s.kind for s in a.steps] == [StepKind.CANCEL, StepKind.CREATE, StepKind.DELETE]
+    assert b.action is Action.NOOP
+
+
+def test_ignored_paths_are_shown_on_a_rerun() -> None:
+    lc = Lifecycle(ignore_changes=("labels.owner",), rerun_on=("JOB_STATE_FAILED",))
+    b_live = body(labels={"team": "vision", "owner": "bob"})
+    b_desired = body(labels={"team": "vision", "owner": "alice"})
+    p = plan_of(desired(("a", b_desired, lc)), state(record("a", b_live)), lv(live("a", b_live, "JOB_STATE_FAILED")))
+    c = only(p)
+    assert c.reason is Reason.RERUN
+    assert [(f.path, f.before, f.after, f.ignored) for f in c.changes] == [("labels.owner", "bob", "alice", True)]
+    assert plan_to_json(p)["resource_changes"][0]["changes"][0]["ignored"] is True
+    assert plan_from_json(plan_to_json(p, for_file=True)) == p
