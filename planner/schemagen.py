@@ -341,9 +341,17 @@ def _schema_for(path: str, f: Field, facts: Mapping[str, Mapping[str, Any]]) -> 
 
 
 def _relaxed(schema: Any) -> Any:
-    """The same schema without anything that makes a field mandatory: for `defaults`."""
+    """The same schema without anything that makes a field mandatory: for `defaults`.
+
+    A `not` stays whole: `not: {required: [a, b]}` forbids a and b together (one of), and
+    without its `required` it would be `not: {}`, which rejects every value.
+    """
     if isinstance(schema, dict):
-        return {k: _relaxed(v) for k, v in schema.items() if k not in ("required", "if", "then", "minItems")}
+        return {
+            k: (copy.deepcopy(v) if k == "not" else _relaxed(v))
+            for k, v in schema.items()
+            if k not in ("required", "if", "then", "minItems")
+        }
     if isinstance(schema, list):
         return [_relaxed(v) for v in schema]
     return schema

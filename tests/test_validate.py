@@ -330,3 +330,30 @@ def test_bad_defaults_are_reported_once_and_jobs_still_explain_their_own_errors(
         'defaults.jobSpec.schedulng: unknown field "schedulng"; did you mean "scheduling"?',
         'jobs.job-1.jobSpec.workerPoolSpecs[0].replicaCount: expected an integer, got "two"',
     ]
+
+
+def test_defaults_may_hold_worker_pool_specs_and_a_list_replaces(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + "defaults:\n  jobSpec:\n"
+        + POOL
+        + "jobs:\n  a:\n    displayName: a\n  b:\n    displayName: b\n    jobSpec:\n"
+        + POOL.replace("n1-standard-4", "n1-standard-8").replace("img", "img2")
+    )
+    desired = load_desired([write(tmp_path, text)], variables={})
+    pools = {a: j.body["jobSpec"]["workerPoolSpecs"] for a, j in desired.jobs.items()}
+    assert pools["a"] == [
+        {"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1", "containerSpec": {"imageUri": "img"}}
+    ]
+    assert pools["b"][0]["machineSpec"] == {"machineType": "n1-standard-8"} and len(pools["b"]) == 1
+    # The one-of rule still holds in defaults, with its own message.
+    both = POOL.replace(
+        "containerSpec: {imageUri: img}",
+        "containerSpec: {imageUri: img}\n          "
+        "pythonPackageSpec: {executorImageUri: e, packageUris: [gs://b/p.tar.gz], pythonModule: m}",
+    )
+    found = errors([write(tmp_path, HEAD + "defaults:\n  jobSpec:\n" + both + "jobs:\n  a:\n    displayName: a\n")])
+    assert len(found) == 1 and found[0].endswith(
+        "jobs.yaml:7:11: defaults.jobSpec.workerPoolSpecs[0]: set only one of containerSpec or pythonPackageSpec, "
+        "not both"
+    )
