@@ -18,7 +18,7 @@ from planner.api import VertexClient
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.desired import Desired
 from planner.emulator import Emulator
-from planner.state.model import JobRecord, State
+from planner.state.model import JobRecord, ReleasedJob, State
 
 CREATED_AT = "2026-11-26T12:00:00Z"
 
@@ -64,8 +64,22 @@ def seed_case(emulator: Emulator, case: Mapping[str, Any], desired: Desired) -> 
             ),
             prevent_destroy=bool(rec.get("prevent_destroy", False)),
             on_remove=rec.get("on_remove", "delete"),
+            ignore_changes=None if rec.get("ignore_changes") is None else tuple(rec["ignore_changes"]),
+            rerun_on=None if rec.get("rerun_on") is None else tuple(rec["rerun_on"]),
+            history=tuple(rec.get("history", ())),
         )
-    prior = State(lineage="00000000-0000-4000-8000-000000000001", serial=7, jobs=records) if "state" in case else None
+    released = {}
+    for item in case.get("released", []):
+        name = names[item["job"]]
+        parts = name.split("/")
+        released[name] = ReleasedJob(
+            item["address"], name, parts[1], parts[3], item.get("at", "2026-11-25T10:00:00Z"), item.get("how", "forget")
+        )
+    prior = (
+        State(lineage="00000000-0000-4000-8000-000000000001", serial=7, jobs=records, released=released)
+        if "state" in case
+        else None
+    )
     return names, prior
 
 

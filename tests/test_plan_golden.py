@@ -50,10 +50,14 @@ def test_plan_golden(case_dir: Path, emulator_factory, update_golden: bool) -> N
     with client_for(emulator) as client:
         if case.get("expect_error"):
             with pytest.raises(PlanRefusedError) as err:
-                refresh_and_plan(client, desired, prior, workspace="default", created_at=CREATED_AT)
+                refresh_and_plan(
+                    client, desired, prior, workspace="default", created_at=CREATED_AT, replace=case.get("replace", ())
+                )
             check_golden(case_dir / "error.txt", str(err.value) + "\n", update_golden)
             return
-        planned = refresh_and_plan(client, desired, prior, workspace="default", created_at=CREATED_AT)
+        planned = refresh_and_plan(
+            client, desired, prior, workspace="default", created_at=CREATED_AT, replace=case.get("replace", ())
+        )
     plan = planned.plan
     doc = plan_to_json(plan)
     jsonschema.validate(doc, PLAN_SCHEMA)

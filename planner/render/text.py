@@ -22,7 +22,7 @@ HEADER_VERBS: Final[dict[str, str]] = {
     "delete": "will be deleted",
     "adopt": "will be adopted",
     "forget": "will be forgotten",
-    "update": "will be updated in state",
+    "update": "will be updated",
     "no-op": "is unchanged",
 }
 
@@ -106,7 +106,10 @@ def state_word(state: str | None) -> str:
 
 def header(change: Mapping[str, Any]) -> str:
     verb = HEADER_VERBS.get(change["action"], change["action"])
-    return f"{change['address']} {verb} ({change['reason']})"
+    reason = change["reason"]
+    if change["action"] == "update":  # "lifecycle changed (state only)": no parentheses in parentheses
+        return f"{change['address']} {verb}: {reason}"
+    return f"{change['address']} {verb} ({reason})"
 
 
 def summary_extras(change: Mapping[str, Any]) -> list[str]:
