@@ -108,6 +108,7 @@ def detect_drift(
     records = dict(prior.jobs) if prior is not None else {}
     items: list[DriftItem] = []
     claimed: set[str] = set()
+    elsewhere = _labelled_elsewhere(live, records, workspace)
     for address, record in sorted(records.items()):
         if _matches(address, patterns):
             continue
@@ -120,6 +121,11 @@ def detect_drift(
             "project": record.project,
             "location": record.location,
         }
+        if job is None and address in elsewhere:
+            # Gone from where state says, but a job labelled for the address runs elsewhere.
+            job = elsewhere[address]
+            claimed.add(job.name)
+            base["job_name"] = job.name
         if record.pending is not None:
             items.append(
                 DriftItem(
@@ -156,12 +162,17 @@ def detect_drift(
             )
             if recorded != actual and not _matches(path, patterns)
         )
+        detail = (
+            "live job runs in another project or location than state says"
+            if placement and not changes
+            else "live job differs from the last applied spec"
+        )
         changes = placement + changes
         if changes:
             items.append(
                 DriftItem(
                     DriftKind.CHANGED,
-                    detail="live job differs from the last applied spec",
+                    detail=detail,
                     live_state=job.state,
                     recorded_state=record.last_state,
                     changes=changes,
@@ -219,6 +230,19 @@ def detect_drift(
         created_at=created_at,
         ignored=patterns,
     )
+
+
+def _labelled_elsewhere(live: Live, records: Mapping[str, Any], workspace: str) -> dict[str, LiveJob]:
+    """Per recorded address, the newest job labelled for it that runs outside the recorded place."""
+    out: dict[str, LiveJob] = {}
+    for address, jobs in live.by_address(workspace).items():
+        record = records.get(address)
+        if record is None:
+            continue
+        others = [j for j in jobs if (j.project, j.location) != (record.project, record.location)]
+        if others:
+            out[address] = max(others, key=lambda j: (j.create_time, j.name))
+    return out
 
 
 def _unmanaged(job: LiveJob, workspace: str, include_unmanaged: bool) -> DriftItem | None:
