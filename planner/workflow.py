@@ -110,7 +110,8 @@ def read_and_plan(
         pairs, known = scope(None, prior)
         refresher.start(pairs)
         hashes = desired_hashes(desired, prior.jobs if prior is not None else {}, target_set)
-        live = refresher.finish(known, needs_spec=_spec_needed(desired, hashes, target_set))
+        released = frozenset(prior.released) if prior is not None else frozenset()
+        live = refresher.finish(known, needs_spec=_spec_needed(desired, hashes, target_set, released))
     options = PlanOptions(workspace=workspace, targets=target_set, created_at=created_at, replace=replace_set)
     return Planned(make_plan(desired, prior, live, options, hashes=hashes), live), prior
 
@@ -125,15 +126,17 @@ def check_replace(desired: Desired, targets: frozenset[str], replace: frozenset[
         raise UsageError(f"--replace {', '.join(untargeted)}: not among the --target addresses")
 
 
-def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset[str]) -> Callable[[LiveJob], bool]:
+def _spec_needed(
+    desired: Desired, hashes: Mapping[str, str], targets: frozenset[str], released: frozenset[str] = frozenset()
+) -> Callable[[LiveJob], bool]:
     """Will planning look at this job's spec? Not when its planner-spec label equals the desired
     hash (a job cannot change after create), it runs where the configuration says, and no
     ignoreChanges asks for a field comparison."""
 
     def needed(job: LiveJob) -> bool:
         address = job.address
-        if targets and address not in targets:
-            return False
+        if (targets and address not in targets) or job.name in released:
+            return False  # not planned at all (a released job is no longer planner's)
         wanted = desired.jobs.get(address) if address else None
         if wanted is None or wanted.lifecycle.ignore_changes or not job.managed or not job.spec_label:
             return True

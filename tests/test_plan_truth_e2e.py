@@ -129,9 +129,13 @@ def test_on_remove_forget_added_later_releases_the_job_quietly(cli: Cli) -> None
     assert state["released"][name]["address"] == "job-0001" and state["released"][name]["how"] == "forget"
     assert cli.emulator.get_job(name)["labels"]["planner-address"] == "job-0001"  # labels are for life
 
+    cli.emulator.request_log.clear()
     plan = cli.run("plan", "jobs", "--detailed-exitcode")
     assert plan.code == 0, plan.out + plan.err
     assert "Warning" not in plan.out and "No changes" in plan.out
+    # Not read in full either: the listing's summary is all a plan needs of a released job.
+    job_id = name.rsplit("/", 1)[-1]
+    assert [r.rpc for r in cli.emulator.request_log.records if job_id in r.path] == []
     drift = cli.run("drift", "jobs", "--format", "json")
     assert drift.code == 0, drift.out + drift.err
     doc = json.loads(drift.out)
