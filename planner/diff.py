@@ -154,6 +154,18 @@ def ignored_changes(
     )
 
 
+def placement_changes(
+    before: tuple[str, str], after: tuple[str, str], *, forces_replacement: bool = True
+) -> tuple[FieldChange, ...]:
+    """`project` and `location` rows from (project, location) before to after: where a job runs
+    is part of what it is, shown like a field of its spec."""
+    return tuple(
+        FieldChange(path, "change", old, new, forces_replacement)
+        for path, old, new in zip(("project", "location"), before, after, strict=True)
+        if old != new
+    )
+
+
 def merge_changes(*groups: Iterable[FieldChange]) -> tuple[FieldChange, ...]:
     """Several groups of changes as one list sorted by path, as field_changes sorts."""
     rows = [c for group in groups for c in group]

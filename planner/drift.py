@@ -15,7 +15,7 @@ from typing import Any, Final
 from planner import __version__
 from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired
-from planner.diff import FieldChange, field_changes, strip_paths
+from planner.diff import FieldChange, field_changes, placement_changes, strip_paths
 from planner.refresh import Live, LiveJob
 from planner.state.model import State
 
@@ -155,12 +155,11 @@ def detect_drift(
         )
         # Where a job runs is part of what it is: live somewhere other than state says is a change.
         placement = tuple(
-            FieldChange(path, "change", recorded, actual, forces_replacement=False)
-            for path, recorded, actual in (
-                ("project", record.project, job.project),
-                ("location", record.location, job.location),
+            c
+            for c in placement_changes(
+                (record.project, record.location), (job.project, job.location), forces_replacement=False
             )
-            if recorded != actual and not _matches(path, patterns)
+            if not _matches(c.path, patterns)
         )
         detail = (
             "live job runs in another project or location than state says"
@@ -294,14 +293,7 @@ def _config_pending(
                 ConfigPending(
                     address,
                     "config moves the job to another project or location",
-                    tuple(
-                        FieldChange(path, "change", before, after)
-                        for path, before, after in (
-                            ("project", record.project, job.project),
-                            ("location", record.location, job.location),
-                        )
-                        if before != after
-                    ),
+                    placement_changes((record.project, record.location), (job.project, job.location)),
                 )
             )
     return tuple(out)
