@@ -277,25 +277,20 @@ def _config_pending(
         canonical = canonical_spec(job.body)
         if record is None:
             out.append(ConfigPending(address, "new in config, not yet applied"))
-        elif spec_hash(canonical) != record.spec_hash:
-            # Paths under ignoreChanges are never applied on their own: not pending either.
-            ignored = job.lifecycle.ignore_changes
-            before, after = (
-                (strip_paths(record.spec, ignored), strip_paths(canonical, ignored))
-                if ignored
-                else (record.spec, canonical)
-            )
-            changes = field_changes(before, after)
+        else:
+            placement = placement_changes((record.project, record.location), (job.project, job.location))
+            changes: tuple[FieldChange, ...] = ()
+            if spec_hash(canonical) != record.spec_hash:
+                # Paths under ignoreChanges are never applied on their own: not pending either.
+                ignored = job.lifecycle.ignore_changes
+                if ignored:
+                    changes = field_changes(strip_paths(record.spec, ignored), strip_paths(canonical, ignored))
+                else:
+                    changes = field_changes(record.spec, canonical)
             if changes:
-                out.append(ConfigPending(address, "config differs from the last applied spec", changes))
-        elif (job.project, job.location) != (record.project, record.location):
-            out.append(
-                ConfigPending(
-                    address,
-                    "config moves the job to another project or location",
-                    placement_changes((record.project, record.location), (job.project, job.location)),
-                )
-            )
+                out.append(ConfigPending(address, "config differs from the last applied spec", placement + changes))
+            elif placement:
+                out.append(ConfigPending(address, "config moves the job to another project or location", placement))
     return tuple(out)
 
 

@@ -244,3 +244,18 @@ def test_forgetting_a_removed_job_releases_it() -> None:
     assert state.jobs == {}
     assert state.released == {rec.name: ReleasedJob("a", rec.name, P, L, "2026-01-03T00:00:00Z", "forget")}
     assert [e.op for e in journal.entries] == ["release", "remove"]
+
+
+def test_config_pending_shows_a_move_with_or_without_a_spec_change() -> None:
+    prior = State(LINEAGE, 3, {"a": record("a", body())})
+
+    def pending(b: dict[str, Any]):  # type: ignore[no-untyped-def]
+        desired = Desired(jobs={"a": DesiredJob("a", P, "europe-west4", b, Lifecycle())})
+        (item,) = detect_drift(prior, live(live_of("a", body())), workspace=W, desired=desired).config_pending
+        return item.detail, [c.path for c in item.changes]
+
+    assert pending(body()) == ("config moves the job to another project or location", ["location"])
+    assert pending(body("img:2")) == (
+        "config differs from the last applied spec",
+        ["location", "jobSpec.workerPoolSpecs[0].containerSpec.imageUri"],
+    )
