@@ -114,6 +114,26 @@ CASES: dict[str, DriftReport] = {
         config_pending=(ConfigPending("retired", "removed from config, not yet applied"),),
     ),
     "drift_empty": report(),
+    "drift_moved": report(
+        DriftItem(
+            DriftKind.CHANGED,
+            address="moved",
+            job_name=f"projects/{P}/locations/europe-west4/customJobs/12",
+            project=P,
+            location=L,
+            detail="live job runs in another project or location than state says",
+            live_state="JOB_STATE_RUNNING",
+            recorded_state="JOB_STATE_RUNNING",
+            changes=(FieldChange("location", "change", "us-central1", "europe-west4", False),),
+        ),
+        config_pending=(
+            ConfigPending(
+                "relocating",
+                "config moves the job to another project or location",
+                (FieldChange("project", "change", "my-proj", "other-proj"),),
+            ),
+        ),
+    ),
     "drift_released": report(
         IN_SYNC,
         item(
