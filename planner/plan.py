@@ -18,6 +18,7 @@ from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.diff import FieldChange, field_changes, mask_spec, strip_paths
 from planner.errors import PlanRefusedError
+from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob, fingerprint
 from planner.state.model import JobRecord, State
 
@@ -178,7 +179,7 @@ def make_plan(
     `hashes` may hold desired_hashes(...) computed beforehand (while the refresh ran).
     """
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    by_address = live.by_address(options.workspace)
+    by_address = sweep_addresses(live.by_address(options.workspace), (*desired.jobs, *records))
     addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
     if options.targets:
         addresses = [a for a in addresses if a in options.targets]
@@ -269,7 +270,8 @@ _FAST_UNCHANGED = True
 def live_entries(plan: Plan, prior: State | None, live: Live, workspace: str) -> list[tuple[str, ...]]:
     """The live facts a saved plan depends on, read again at apply time to refuse a stale plan."""
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    return _entries(plan.changes, records, live, live.by_address(workspace), frozenset(plan.targets))
+    by_address = sweep_addresses(live.by_address(workspace), (*(c.address for c in plan.changes), *records))
+    return _entries(plan.changes, records, live, by_address, frozenset(plan.targets))
 
 
 def _entries(

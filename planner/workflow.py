@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
+from planner.matrix import address_label
 from planner.plan import Plan, PlanOptions, desired_hashes, make_plan
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
@@ -102,8 +103,11 @@ def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset
     """Will planning look at this job's spec? Not when its planner-spec label equals the desired
     hash (a job cannot change after create) and no ignoreChanges asks for a field comparison."""
 
+    # A sweep's jobs carry a label value, not their address (planner.matrix.address_label).
+    labelled = {address_label(a): a for a in desired.jobs if "[" in a}
+
     def needed(job: LiveJob) -> bool:
-        address = job.address
+        address = labelled.get(job.address or "", job.address)
         if targets and address not in targets:
             return False
         wanted = desired.jobs.get(address) if address else None
