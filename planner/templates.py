@@ -38,8 +38,28 @@ class Expanded:
     origins: Mapping[tuple[int, int], str] = field(default_factory=dict)
 
 
-def needs_expansion(job: Any) -> bool:
-    return isinstance(job, dict) and any(key in job for key in KEYS)
+def needs_expansion(job: Any, address: str, mentions: frozenset[str]) -> bool:
+    """Does this job use extends/matrix (or ${matrix.X}, which then needs a matrix)?"""
+    return isinstance(job, dict) and (address in mentions or any(key in job for key in KEYS))
+
+
+def matrix_mentions(doc: Document, data: Mapping[str, Any]) -> frozenset[str]:
+    """The jobs of a document with a string holding "${matrix." (found from the loader's list of
+    strings holding "${", so a file without any costs nothing)."""
+    out: set[str] = set()
+    for path, _ in doc.templated:
+        if len(path) < 2 or path[0] != "jobs" or path[1] in out:
+            continue
+        value: Any = data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        if isinstance(value, str) and "${matrix." in value:
+            out.add(str(path[1]))
+    return frozenset(out)
 
 
 def expand_job(

@@ -653,6 +653,7 @@ class _Validation:
             return
         children = jobs_span[4]
         assert isinstance(children, dict)
+        mentions = templates.matrix_mentions(doc, data)
         for address, job in raw_jobs.items():
             job_span = children[address]
             key_loc = doc.location(job_span, key=True)
@@ -660,7 +661,7 @@ class _Validation:
                 self.report(key_loc, f"jobs.{address}", f'job "{address}" is already defined at {defined_at[address]}')
                 continue
             defined_at[address] = key_loc
-            if templates.needs_expansion(job):
+            if templates.needs_expansion(job, address, mentions):
                 self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
                 continue
             built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
