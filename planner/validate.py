@@ -356,6 +356,12 @@ def load_desired(
             gc.enable()
 
 
+def validate_documents(documents: Sequence[Document], *, variables: Mapping[str, str]) -> Desired:
+    """Documents already parsed (e.g. a gcloud config turned into a job by planner.gcloud), checked
+    as load_desired checks files; raise ConfigError with all problems."""
+    return _Validation(variables).run(documents)
+
+
 # Below this many bytes of YAML, a second process costs more than it saves.
 PARALLEL_MIN_BYTES = 1 << 20
 
