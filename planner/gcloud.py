@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from planner import apimodel
 from planner.errors import ConfigError, Diagnostic, SourceLocation
 from planner.load import Document, Span, parse_document
 
@@ -133,8 +134,12 @@ def _shell_quote(text: str) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """Plain YAML values; int64 fields as integers, as gcloud's own examples write them."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {
+            str(k): int(v) if k in apimodel.INT64_FIELDS and isinstance(v, str) and v.isdigit() else _plain(v)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
