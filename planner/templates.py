@@ -11,7 +11,6 @@ template is reported at the template's line, and `attribute` adds which job used
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ from planner.errors import Diagnostic, SourceLocation
 from planner.load import Document, Span, find_span
 
 KEYS = ("extends", *matrix.KEYS)  # job keys handled here, never part of the job itself
-TEMPLATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 
 Merge = Callable[[dict[str, Any], Span, dict[str, Any], Span], tuple[dict[str, Any], Span]]
 Report = Callable[[SourceLocation | None, str, str], None]
