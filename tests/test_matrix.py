@@ -289,3 +289,19 @@ def test_a_sweep_applies_grows_and_shrinks_by_exactly_its_combinations(cli: Cli)
     assert r.code == 0, r.err
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
     assert len(labelled_jobs(cli.emulator, PROJECT, LOCATION)) == 12
+
+
+def test_a_sweep_create_whose_answer_was_lost_is_found_by_its_label_not_sent_twice(
+    tmp_path: Path,
+    emulator_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    emulator = emulator_factory(lost_create_rate=0.5, run_seconds=3600)
+    (tmp_path / "jobs").mkdir()
+    cli = Cli(tmp_path, emulator)
+    (tmp_path / "jobs" / "sweep.yaml").write_text(sweep_text(["1e-3", "3e-4"], [1, 2, 3, 4]))
+    r = cli.run("apply", "jobs", "--auto-approve")
+    assert r.code == 0, r.err
+    assert emulator.request_log.fault_counts()["lost_create"] > 0
+    live = labelled_jobs(emulator, PROJECT, LOCATION)
+    assert len(live) == 8 and duplicates(live) == {}
+    assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
