@@ -305,3 +305,10 @@ def test_a_sweep_create_whose_answer_was_lost_is_found_by_its_label_not_sent_twi
     live = labelled_jobs(emulator, PROJECT, LOCATION)
     assert len(live) == 8 and duplicates(live) == {}
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
+
+
+def test_the_sweeps_example_validates_to_twelve_sweep_jobs_and_one_more() -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
+    desired = load_desired([example], variables={})
+    assert len([a for a in desired.jobs if matrix.sweep_base(a) == "train"]) == 12
+    assert "evaluate" in desired.jobs
