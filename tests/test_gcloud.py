@@ -190,3 +190,28 @@ def test_import_all_unmanaged_adopts_every_unlabelled_job(cli: Cli) -> None:
         "import", "--all-unmanaged", "--project", PROJECT, "--region", LOCATION, "--generate-config", "jobs"
     )
     assert again.code == 0 and "0 unmanaged job(s) imported" in again.out
+
+
+def test_generated_files_declare_env_variables_sensitive_where_declarations_exist(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from planner import generate
+
+    body = {
+        "displayName": "x",
+        "jobSpec": {
+            "workerPoolSpecs": [{"containerSpec": {"imageUri": "i", "env": [{"name": "TOKEN", "value": "v"}]}}]
+        },
+    }
+    monkeypatch.setattr(generate, "declarations_supported", lambda: True)
+    doc = yaml.safe_load(generate.from_body("my-job", "p", "l", body, "head").text)
+    assert doc["variables"] == {
+        "MY_JOB_TOKEN": {
+            "type": "string",
+            "sensitive": True,
+            "description": "my-job: jobSpec.workerPoolSpecs[0].containerSpec.env[0]",
+        }
+    }
+    assert list(doc)[-1] == "jobs"  # jobs last, as the parallel loader expects
+    monkeypatch.setattr(generate, "declarations_supported", lambda: False)
+    assert "variables" not in yaml.safe_load(generate.from_body("my-job", "p", "l", body, "head").text)
