@@ -80,6 +80,15 @@ def by_address(by_label: Mapping[str, list[Any]], addresses: Iterable[str]) -> d
     return out
 
 
+def expand_targets(targets: frozenset[str], addresses: Iterable[str]) -> frozenset[str]:
+    """`--target train` stands for every job of the sweep `train`."""
+    if not targets:
+        return targets
+    members = {a: sweep_base(a) for a in addresses if "[" in a}
+    chosen = {a for a, base in members.items() if base in targets}
+    return (targets - {members[a] for a in chosen}) | chosen
+
+
 def value_text(value: Any) -> str:
     """How a matrix value reads in an address and in `${matrix.X}`."""
     if isinstance(value, bool):

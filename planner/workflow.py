@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
-from planner.matrix import address_label
+from planner.matrix import address_label, expand_targets
 from planner.plan import Plan, PlanOptions, desired_hashes, make_plan
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
@@ -88,6 +88,7 @@ def read_and_plan(
             refresher = stack.enter_context(Refresher(client, workspace, summary=True))
         refresher.start(scope(desired, None)[0])
         prior = read_prior()
+        target_set = expand_targets(target_set, (*desired.jobs, *(prior.jobs if prior else {})))
         unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))
         if unknown:
             raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")

@@ -312,3 +312,10 @@ def test_the_sweeps_example_validates_to_twelve_sweep_jobs_and_one_more() -> Non
     desired = load_desired([example], variables={})
     assert len([a for a in desired.jobs if matrix.sweep_base(a) == "train"]) == 12
     assert "evaluate" in desired.jobs
+
+
+def test_a_target_naming_a_sweep_selects_all_its_jobs() -> None:
+    addresses = ["train[lr=0.1]", "train[lr=0.2]", "trainer", "eval"]
+    assert matrix.expand_targets(frozenset({"train"}), addresses) == {"train[lr=0.1]", "train[lr=0.2]"}
+    assert matrix.expand_targets(frozenset({"trainer", "train[lr=0.1]"}), addresses) == {"trainer", "train[lr=0.1]"}
+    assert matrix.expand_targets(frozenset({"nothing"}), addresses) == {"nothing"}
