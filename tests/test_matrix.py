@@ -273,6 +273,7 @@ def test_a_sweep_applies_grows_and_shrinks_by_exactly_its_combinations(cli: Cli)
     assert len(live) == 12 and duplicates(live) == {}
     assert all(LABEL_VALUE.match(j["labels"]["planner-address"]) for j in live)
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
+    assert cli.run("plan", "jobs", "--detailed-exitcode", "--target", "train").code == 0  # the whole sweep
 
     path.write_text(sweep_text(lrs, [1, 2, 3, 4]))  # one more seed: one more job per lr
     planned = actions(plan_json(cli))
