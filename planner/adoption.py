@@ -119,5 +119,4 @@ def export_gcloud(resource: Mapping[str, Any], *, show_sensitive: bool) -> str:
             "the job has env values, which a gcloud config file holds in plain text; "
             "pass --show-sensitive to write them anyway"
         )
-    location = str(resource.get("name", "")).split("/")[3] if str(resource.get("name", "")).count("/") >= 5 else ""
-    return gcloud.config_text(canonical, location=location or "REGION")
+    return gcloud.config_text(canonical, location=live_job(resource).location or "REGION")
