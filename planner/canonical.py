@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from planner import apimodel, jsoncodec
+from planner.matrix import address_label
 
 USER_FIELDS: Final = ("displayName", "labels", "jobSpec", "encryptionSpec")
 
@@ -168,7 +169,7 @@ def identity_labels(address: str, workspace: str, hash_hex: str) -> dict[str, st
     """The labels every job planner creates carries for life (DESIGN §4)."""
     return {
         apimodel.LABEL_MANAGED_BY: apimodel.MANAGED_BY_VALUE,
-        apimodel.LABEL_ADDRESS: address,
+        apimodel.LABEL_ADDRESS: address_label(address),  # a sweep address does not fit a label
         apimodel.LABEL_WORKSPACE: workspace,
         apimodel.LABEL_SPEC: hash_hex[:16],
     }

@@ -1022,17 +1022,35 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
 
 
 @cli.command("import")
-@click.argument("address")
-@click.argument("job_name")
+@click.argument("address", required=False)
+@click.argument("job_name", required=False)
+@click.option("--generate-config", metavar="FILE|DIR", help="Also write the job's YAML (a DIR with --all-unmanaged).")
+@click.option("--all-unmanaged", is_flag=True, help="Every job of --project/--region without planner labels.")
+@click.option("--from-gcloud-config", "gcloud_config", metavar="FILE", help="Convert a gcloud --config file.")
+@click.option("--address", "address_option", metavar="ADDR", help="The address (with --from-gcloud-config).")
+@click.option("--display-name", metavar="NAME", help="The display name (with --from-gcloud-config).")
+@click.option("--project", metavar="PROJECT", help="Project (--from-gcloud-config, --all-unmanaged).")
+@click.option("--region", metavar="REGION", help="Region (--from-gcloud-config, --all-unmanaged).")
+@click.option("-o", "--out", metavar="FILE", help="Write the converted job here (--from-gcloud-config).")
 @variable_options
 @backend_options
-def import_command(address: str, job_name: str, **opts: Any) -> int:
-    """Start managing an existing job at ADDRESS (JOB_NAME: projects/P/locations/L/customJobs/ID)."""
+def import_command(address: str | None, job_name: str | None, **opts: Any) -> int:
+    """Start managing an existing job at ADDRESS (JOB_NAME: projects/P/locations/L/customJobs/ID).
+
+    Or: --from-gcloud-config FILE --address ADDR converts a gcloud config file into a job in a
+    desired-state file (nothing is sent or recorded); --all-unmanaged --generate-config DIR
+    adopts every unlabelled job of --project/--region."""
     import re
 
     from planner.refresh import live_job
     from planner.state import JobRecord, State
 
+    if opts["gcloud_config"] is not None or opts["all_unmanaged"]:
+        return _import_more(address, job_name, opts)
+    if address is None or job_name is None:
+        raise UsageError("import needs ADDRESS JOB_NAME (or --from-gcloud-config FILE, or --all-unmanaged)")
+    if opts["generate_config"] and Path(opts["generate_config"]).exists():
+        raise UsageError(f"--generate-config {opts['generate_config']}: the file exists; planner does not overwrite it")
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", address):
         raise UsageError(f"{address!r} is not a valid address (^[a-z][a-z0-9-]{{0,62}}$)")
     if not re.fullmatch(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+", job_name):
@@ -1067,10 +1085,97 @@ def import_command(address: str, job_name: str, **opts: Any) -> int:
                 spec=dict(job.spec),
                 last_state=job.state,
             )
+            generated = None
+            if opts["generate_config"]:  # before the state: a job in state but not in config would be deleted
+                from planner.generate import from_live
+
+                generated = from_live(address, job.resource)
+                _emit(generated.text, opts["generate_config"], quiet=True)
             with _signals_deferred():
                 # A released job taken back is managed again, no longer released.
                 store.write(state.with_job(record).without_released(job.name))
     click.echo(f"Imported {job_name} as {address}.")
+    if generated is not None:
+        click.echo(f"Wrote {opts['generate_config']}.{_variables_hint(generated.variables)}")
+    return EXIT_OK
+
+
+def _variables_hint(variables: Sequence[Any]) -> str:
+    if not variables:
+        return ""
+    names = ", ".join(v.name for v in variables)
+    return f" Its env values are sensitive variables, not written to the file: pass {names} with --var."
+
+
+def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, Any]) -> int:
+    """import --from-gcloud-config and import --all-unmanaged (see planner.adoption)."""
+    from planner import adoption
+
+    if opts["gcloud_config"] is not None:
+        if address or job_name or opts["all_unmanaged"]:
+            raise UsageError("--from-gcloud-config takes --address ADDR, not ADDRESS JOB_NAME or --all-unmanaged")
+        if not opts["address_option"]:
+            raise UsageError("--from-gcloud-config needs --address ADDR")
+        if opts["out"] and Path(opts["out"]).exists():
+            raise UsageError(f"--out {opts['out']}: the file exists; planner does not overwrite it")
+        generated = adoption.from_gcloud_config(
+            opts["gcloud_config"],
+            address=opts["address_option"],
+            display_name=opts["display_name"],
+            project=opts["project"] or "${var.project}",
+            location=opts["region"] or "${var.region}",
+        )
+        _emit(generated.text, opts["out"], quiet=bool(opts["out"]))
+        if opts["out"]:
+            click.echo(f"Wrote {opts['out']}.{_variables_hint(generated.variables)}", err=True)
+        return EXIT_OK
+    if address or job_name:
+        raise UsageError("--all-unmanaged takes no ADDRESS JOB_NAME")
+    if not opts["generate_config"] or not opts["project"] or not opts["region"]:
+        raise UsageError("--all-unmanaged needs --project, --region and --generate-config DIR")
+    target = Path(opts["generate_config"])
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--generate-config {target}: not a directory")
+    with _backend(opts) as backend:
+        client = backend.client()
+        store = backend.store()
+        with _locked(store, "import", backend.lock_timeout):
+            from planner.state import State
+
+            state = store.read() or State.new()
+            resources = adoption.unmanaged_jobs(client, opts["project"], opts["region"], state)
+            existing = {p.stem for p in target.glob("*.yaml")} if target.is_dir() else set()
+            adopted = adoption.adopt_all(resources, state, existing)
+            for item in adopted:
+                _emit(item.generated.text, str(target / f"{item.record.address}.yaml"), quiet=True)
+            for item in adopted:
+                state = state.with_job(item.record)
+            if adopted:
+                with _signals_deferred():
+                    store.write(state)
+    for item in adopted:
+        hint = _variables_hint(item.generated.variables)
+        click.echo(f"Imported {item.record.name} as {item.record.address} ({target / item.record.address}.yaml).{hint}")
+    click.echo(f"{len(adopted)} unmanaged job(s) imported.")
+    return EXIT_OK
+
+
+@cli.command("export")
+@click.argument("address")
+@click.option("--gcloud-config", "gcloud_config", is_flag=True, required=True, help="As a gcloud --config file.")
+@click.option("-o", "--out", metavar="FILE", help="Write it here (mode 0600) instead of printing it.")
+@click.option("--show-sensitive", is_flag=True, help="Write env values (gcloud files hold them in plain text).")
+@backend_options
+def export_command(address: str, gcloud_config: bool, out: str | None, show_sensitive: bool, **opts: Any) -> int:
+    """Write the job at ADDRESS as the file `gcloud ai custom-jobs create --config` takes."""
+    from planner import adoption
+
+    with _backend(opts) as backend:
+        state = backend.store().read()
+        if state is None or address not in state.jobs:
+            raise UsageError(f"{address}: not in state")
+        resource = adoption.fetch(backend.client(), state.jobs[address].name).resource
+    _emit(adoption.export_gcloud(resource, show_sensitive=show_sensitive), out, quiet=bool(out))
     return EXIT_OK
 
 

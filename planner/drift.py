@@ -16,6 +16,7 @@ from planner import __version__
 from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired
 from planner.diff import FieldChange, field_changes, placement_changes, strip_paths
+from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob
 from planner.state.model import State
 
@@ -234,7 +235,7 @@ def detect_drift(
 def _labelled_elsewhere(live: Live, records: Mapping[str, Any], workspace: str) -> dict[str, LiveJob]:
     """Per recorded address, the newest job labelled for it that runs outside the recorded place."""
     out: dict[str, LiveJob] = {}
-    for address, jobs in live.by_address(workspace).items():
+    for address, jobs in sweep_addresses(live.by_address(workspace), records).items():
         record = records.get(address)
         if record is None:
             continue

@@ -26,6 +26,7 @@ from planner.diff import (
     strip_paths,
 )
 from planner.errors import PlanRefusedError
+from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob, fingerprint
 from planner.state.model import JobRecord, ReleasedJob, State
 
@@ -198,7 +199,7 @@ def make_plan(
     `hashes` may hold desired_hashes(...) computed beforehand (while the refresh ran).
     """
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    by_address = claimable(live, prior, options.workspace)
+    by_address = sweep_addresses(claimable(live, prior, options.workspace), (*desired.jobs, *records))
     addresses = sorted(set(desired.jobs) | set(records) | set(by_address))
     if options.targets:
         addresses = [a for a in addresses if a in options.targets]
@@ -337,7 +338,9 @@ def lifecycle_changes(record: JobRecord, lifecycle: Lifecycle) -> tuple[FieldCha
 def live_entries(plan: Plan, prior: State | None, live: Live, workspace: str) -> list[tuple[str, ...]]:
     """The live facts a saved plan depends on, read again at apply time to refuse a stale plan."""
     records: Mapping[str, JobRecord] = prior.jobs if prior is not None else {}
-    return _entries(plan.changes, records, live, claimable(live, prior, workspace), frozenset(plan.targets))
+    claimed = claimable(live, prior, workspace)
+    by_address = sweep_addresses(claimed, (*(c.address for c in plan.changes), *records))
+    return _entries(plan.changes, records, live, by_address, frozenset(plan.targets))
 
 
 def _entries(

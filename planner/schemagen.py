@@ -403,6 +403,38 @@ LIFECYCLE_SCHEMA: dict[str, Any] = {
 }
 
 
+# planner.templates and planner.matrix: expanded before validation, never sent to the API.
+SWEEP_PROPERTIES: dict[str, Any] = {
+    "extends": {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+        "description": "Template name(s) from this file's templates:, applied in order, then defaults, then the job.",
+    },
+    "matrix": {
+        "type": "object",
+        "minProperties": 1,
+        "description": "Sweep axes (name: list of values), with optional include/exclude lists; one job per "
+        "combination, addressed NAME[axis=value,...]; ${matrix.AXIS} is replaced anywhere in the job. "
+        "include and exclude are lists of mappings, as in GitHub Actions.",
+        "additionalProperties": {"type": "array", "minItems": 1},
+    },
+    "maxJobs": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "The most jobs this matrix may make (default 1000).",
+    },
+}
+TEMPLATES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Partial jobs by name, for a job's extends:. Checked as part of each job that extends them.",
+    "propertyNames": {
+        "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+        "x-kind": "template name",
+        "description": "letters, digits, '_' and '-', starting with a letter, at most 63 characters",
+    },
+    "additionalProperties": {"type": "object"},
+}
+
+
 def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
     job_props = copy.deepcopy(dict(job_schema["properties"]))
     location_props = {
@@ -413,7 +445,12 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": list(job_schema["required"]),
-        "properties": {**job_props, **copy.deepcopy(location_props), "lifecycle": {"$ref": "#/$defs/lifecycle"}},
+        "properties": {
+            **job_props,
+            **copy.deepcopy(location_props),
+            "lifecycle": {"$ref": "#/$defs/lifecycle"},
+            **copy.deepcopy(SWEEP_PROPERTIES),
+        },
         "x-output-only": sorted(job_schema["x-output-only"]),
     }
     defaults = {
@@ -435,6 +472,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
             "version": {"const": 1, "description": "Format version; always 1."},
             **location_props,
             "defaults": {"$ref": "#/$defs/jobDefaults"},
+            "templates": copy.deepcopy(TEMPLATES_SCHEMA),
             "jobs": {
                 "type": "object",
                 "description": "Jobs by address: unique across all files, lowercase letters, digits and '-'.",

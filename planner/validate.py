@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jsonschema_rs
 
-from planner import jsoncodec
+from planner import jsoncodec, templates
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
@@ -356,6 +356,12 @@ def load_desired(
             gc.enable()
 
 
+def validate_documents(documents: Sequence[Document], *, variables: Mapping[str, str]) -> Desired:
+    """Documents already parsed (e.g. a gcloud config turned into a job by planner.gcloud), checked
+    as load_desired checks files; raise ConfigError with all problems."""
+    return _Validation(variables).run(documents)
+
+
 # Below this many bytes of YAML, a second process costs more than it saves.
 PARALLEL_MIN_BYTES = 1 << 20
 
@@ -653,6 +659,7 @@ class _Validation:
             return
         children = jobs_span[4]
         assert isinstance(children, dict)
+        mentions = templates.matrix_mentions(doc, data)
         for address, job in raw_jobs.items():
             job_span = children[address]
             key_loc = doc.location(job_span, key=True)
@@ -660,9 +667,40 @@ class _Validation:
                 self.report(key_loc, f"jobs.{address}", f'job "{address}" is already defined at {defined_at[address]}')
                 continue
             defined_at[address] = key_loc
+            if templates.needs_expansion(job, address, mentions):
+                self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
+                continue
             built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
             if built is not None:
                 jobs[address] = built
+
+    def _expanded(
+        self,
+        doc: Document,
+        data: dict[str, Any],
+        address: str,
+        job: dict[str, Any],
+        job_span: Span,
+        defaults: dict[str, Any],
+        defaults_span: Span | None,
+        jobs: dict[str, DesiredJob],
+        defined_at: dict[str, SourceLocation],
+    ) -> None:
+        """A job with `extends:` or `matrix:` (see planner.templates), validated as the jobs it makes."""
+        key_loc = doc.location(job_span, key=True)
+        for item in templates.expand_job(doc, address, job, job_span, defaults, defaults_span, _merge, self.report):
+            if item.address in defined_at and item.address != address:
+                where = defined_at[item.address]
+                self.report(key_loc, f"jobs.{address}", f'job "{item.address}" is already defined at {where}')
+                continue
+            defined_at.setdefault(item.address, key_loc)
+            before = len(self.diagnostics)
+            built = self._job(doc, data, item.address, item.job, item.span, {}, None)
+            if item.origins and len(self.diagnostics) > before:
+                for key in list(self.diagnostics)[before:]:  # a dict keeps insertion order
+                    self.diagnostics[key] = templates.attribute(self.diagnostics[key], item, key_loc)
+            if built is not None:
+                jobs[item.address] = built
 
     # --- one job ---
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from planner.desired import Desired
 from planner.errors import UsageError
+from planner.matrix import address_label, expand_targets
 from planner.plan import Plan, PlanOptions, desired_hashes, make_plan
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
@@ -98,12 +99,14 @@ def read_and_plan(
     """
     target_set = frozenset(targets)
     replace_set = frozenset(replace)
-    check_replace(desired, target_set, replace_set)
     with contextlib.ExitStack() as stack:
         if refresher is None:
             refresher = stack.enter_context(Refresher(client, workspace, summary=True))
         refresher.start(scope(desired, None)[0])
         prior = read_prior()
+        target_set = expand_targets(target_set, (*desired.jobs, *(prior.jobs if prior else {})))
+        replace_set = expand_targets(replace_set, desired.jobs)
+        check_replace(desired, target_set, replace_set)
         unknown = sorted(target_set - set(desired.jobs) - set(prior.jobs if prior else {}))
         if unknown:
             raise UsageError(f"--target {', '.join(unknown)}: no such job in the configuration or state")
@@ -133,8 +136,11 @@ def _spec_needed(
     hash (a job cannot change after create), it runs where the configuration says, and no
     ignoreChanges asks for a field comparison."""
 
+    # A sweep's jobs carry a label value, not their address (planner.matrix.address_label).
+    labelled = {address_label(a): a for a in desired.jobs if "[" in a}
+
     def needed(job: LiveJob) -> bool:
-        address = job.address
+        address = labelled.get(job.address or "", job.address)
         if (targets and address not in targets) or job.name in released:
             return False  # not planned at all (a released job is no longer planner's)
         wanted = desired.jobs.get(address) if address else None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from planner.render.style import ACTION_SYMBOLS
+from planner.render.sweeps import group_rows
 from planner.render.text import (
     DRIFT_LABELS,
     NO_CHANGES,
@@ -118,7 +119,7 @@ def render_plan_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = False
         targets = ", ".join(code(t) for t in doc["targets"])
         lines += [f"Targeting {targets} (other jobs are not planned).", ""]
     if rows:
-        lines += table(("", "Address", "Action", "Reason", "Job"), [_row(c) for c in rows])
+        lines += table(("", "Address", "Action", "Reason", "Job"), [_row(c) for c in group_rows(rows)])
         lines += ["", f"**{counts_line(doc)}**", ""]
         unchanged = len(doc["resource_changes"]) - len(rows)
         if unchanged:

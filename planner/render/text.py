@@ -14,6 +14,7 @@ from typing import Any, Final
 from planner import apimodel
 from planner.diff import MASK, PathPart, is_sensitive, mask_value, parse_path
 from planner.render.style import ACTION_SYMBOLS, Style
+from planner.render.sweeps import group_rows
 
 HEADER_VERBS: Final[dict[str, str]] = {
     "create": "will be created",
@@ -232,7 +233,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False, show_sensit
     if rows:
         lines.append(f'planner will perform the following actions in workspace "{doc["workspace"]}":')
         lines.append("")
-        lines += _summary_list(rows, style)
+        lines += _summary_list(group_rows(rows), style)  # a sweep's jobs on one line
         unchanged = len(doc["resource_changes"]) - len(rows)
         if unchanged:
             lines.append(f"      ({plural(unchanged, 'unchanged job')} not listed)")
