@@ -978,6 +978,67 @@ def status_command(
     return EXIT_OK
 
 
+@cli.command("logs")
+@click.argument("address")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends (Ctrl-C stops).")
+@click.option("--since", metavar="DURATION|TIMESTAMP", help="Only lines from this long ago (1h) or this RFC 3339 time.")
+@click.option("--replica", metavar="TASK", help="Only one replica's lines, e.g. workerpool0-0.")
+@click.option("--interval", default="3s", show_default=True, metavar="DURATION", help="How often --follow reads.")
+@backend_options
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+def logs_command(address: str, follow: bool, since: str | None, replica: str | None, interval: str, **opts: Any) -> int:
+    """Print a job's log lines from Cloud Logging (ADDRESS, or a projects/P/locations/L/customJobs/ID name)."""
+    import re
+
+    from planner.api.cloudlogging import list_log_entries
+    from planner.logs import follow as follow_logs
+    from planner.logs import read_lines
+    from planner.refresh import live_job
+    from planner.render.logs_view import log_line_text
+
+    every = _duration(interval, "--interval")
+    if follow and every <= 0:
+        raise UsageError("--interval must be more than 0s")
+    start = _since(since) if since else None
+    color = _use_color(opts["no_color"])
+    with _backend(opts) as backend:
+        client = backend.client()
+        if re.fullmatch(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+", address):
+            name = address
+        else:
+            state = backend.store().read()  # read only: no lock
+            if state is None or address not in state.jobs:
+                raise UsageError(f"{address}: not in state (give an address from `planner state list` or a job name)")
+            name = state.jobs[address].name
+        project, job_id = name.split("/")[1], name.rsplit("/", 1)[-1]
+
+        def read(project: str, filter: str) -> Iterator[dict[str, Any]]:
+            return list_log_entries(client, project, filter)
+
+        def echo(line: Any) -> None:
+            click.echo(log_line_text(line, color=color))
+
+        if not follow:
+            for line in read_lines(read, project, job_id, since=start, replica=replica):
+                echo(line)
+            return EXIT_OK
+        follow_logs(read, project, job_id, on_line=echo, since=start, replica=replica, interval=every,
+                    job_state=lambda: live_job(client.get_job(name)).state)
+    return EXIT_OK
+
+
+def _since(text: str) -> str:
+    """--since: a duration back from now (30m, 1h) or an RFC 3339 timestamp, as a timestamp."""
+    seconds = apimodel.parse_duration(text)
+    if seconds is not None:
+        return datetime.fromtimestamp(time.time() - float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r}: expected a duration (30m, 1h) or an RFC 3339 time") from None
+    return text
+
+
 def _clock_time() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S")
 
