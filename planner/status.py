@@ -69,7 +69,7 @@ def machine_summary(resource: Mapping[str, Any]) -> str:
     pools = ((resource.get("jobSpec") or {}).get("workerPoolSpecs")) or []
     parts = []
     for pool in pools:
-        if not isinstance(pool, Mapping):
+        if not isinstance(pool, Mapping) or not pool:  # an empty pool is a placeholder Vertex skips
             continue
         spec = pool.get("machineSpec") or {}
         text = str(spec.get("machineType") or "?")
