@@ -805,7 +805,7 @@ def _wait_after_apply(
     view = WaitView(sys.stderr, total=len(jobs), tty=sys.stderr.isatty(), color=color)
     try:
         result = wait_for_jobs(client, jobs, workspace, timeout=timeout, on_transition=view.transition,
-                               on_poll=view.poll)
+                               on_poll=view.poll, sleep=view.sleep)
     except KeyboardInterrupt:
         view.close()
         click.echo("Stopped waiting; the jobs keep running (see `planner status`).", err=True)
@@ -936,7 +936,7 @@ def status_command(
     **opts: Any,
 ) -> int:
     """Show what every managed job is doing now, with its run time and console link (read only)."""
-    from planner.render.status_view import render_status, transition_lines
+    from planner.render.status_view import render_status, transition_lines, watch_footer
     from planner.status import StatusFilter, parse_state_filter, read_status, state_changes
     from planner.validate import load_desired
     from planner.watch import watch_status
@@ -966,7 +966,8 @@ def status_command(
 
         def show(previous: Any, current: Any) -> None:
             if tty:  # redraw in place
-                click.echo("\033[H\033[2J" + render_status(current, "text", color=color).rstrip("\n"))
+                footer = watch_footer(current, when=_clock_time(), interval=interval)
+                click.echo("\033[H\033[2J" + render_status(current, "text", color=color) + footer)
             elif previous is None:
                 click.echo(render_status(current, "text", color=color).rstrip("\n"))
             else:
@@ -995,6 +996,7 @@ def logs_command(address: str, follow: bool, since: str | None, replica: str | N
     from planner.logs import read_lines
     from planner.refresh import live_job
     from planner.render.logs_view import log_line_text
+    from planner.render.progress import FollowView
 
     every = _duration(interval, "--interval")
     if follow and every <= 0:
@@ -1015,15 +1017,22 @@ def logs_command(address: str, follow: bool, since: str | None, replica: str | N
         def read(project: str, filter: str) -> Iterator[dict[str, Any]]:
             return list_log_entries(client, project, filter)
 
-        def echo(line: Any) -> None:
-            click.echo(log_line_text(line, color=color))
-
         if not follow:
             for line in read_lines(read, project, job_id, since=start, replica=replica):
-                echo(line)
+                click.echo(log_line_text(line, color=color))
             return EXIT_OK
-        follow_logs(read, project, job_id, on_line=echo, since=start, replica=replica, interval=every,
-                    job_state=lambda: live_job(client.get_job(name)).state)
+        view = FollowView(sys.stdout, sys.stderr, tty=sys.stderr.isatty() and sys.stdout.isatty(), color=color)
+
+        def job_state() -> str:
+            state = str(live_job(client.get_job(name)).state)
+            view.job_state(state)
+            return state
+
+        try:
+            follow_logs(read, project, job_id, on_line=lambda line: view.line(log_line_text(line, color=color)),
+                        since=start, replica=replica, interval=every, job_state=job_state)
+        finally:
+            view.close()
     return EXIT_OK
 
 

@@ -156,13 +156,24 @@ class ApplyProgress:
 class WaitView:
     """The `apply --wait` view: each state change once, and a live `finished/total` line on a terminal."""
 
-    def __init__(self, stream: TextIO, *, total: int, tty: bool, color: bool):
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        total: int,
+        tty: bool,
+        color: bool,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.live = LiveLine(stream, tty=tty)
         self.style = Style(color)
         self.total = total
         self.finished = 0
         self.failed = 0
-        self.elapsed = 0.0
+        self.clock = clock
+        self._sleep = sleep
+        self.started = clock()
 
     def transition(self, t: Any) -> None:
         was = state_label(t.before) if t.before else "-"
@@ -175,12 +186,56 @@ class WaitView:
     def poll(self, result: Any) -> None:
         self.finished = len(result.states) - len(result.unfinished)
         self.failed = len(result.failed)
-        self.elapsed = result.elapsed
+        self._status()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep between polls, keeping the elapsed time on the live line current (polls may be a minute apart)."""
+        end = self.clock() + seconds
+        while (left := end - self.clock()) > 0:
+            self._sleep(min(1.0, left) if self.live.tty else left)
+            self._status()
+
+    def _status(self) -> None:
         parts = [f"{self.finished}/{self.total} jobs finished"]
         if self.failed:
             parts.append(f"{self.failed} failed")
-        parts.append(f"{duration_text(self.elapsed)} waiting")
+        parts.append(f"{duration_text(self.clock() - self.started)} waiting")
         self.live.show("  " + ", ".join(parts))
+
+    def close(self) -> None:
+        self.live.close()
+
+
+class FollowView:
+    """`logs --follow`: log lines on stdout; on a terminal, a live line on stderr with the job's state."""
+
+    def __init__(
+        self, out: TextIO, err: TextIO, *, tty: bool, color: bool, clock: Callable[[], float] = time.monotonic
+    ):
+        self.out = out
+        self.live = LiveLine(err, tty=tty)
+        self.style = Style(color)
+        self.clock = clock
+        self.started = clock()
+        self.count = 0
+        self.state = ""
+
+    def line(self, text: str) -> None:
+        with self.live.lock:
+            self.live.close()
+            self.out.write(text + "\n")
+            self.out.flush()
+            self.count += 1
+            self._status()
+
+    def job_state(self, state: str) -> None:
+        self.state = state
+        self._status()
+
+    def _status(self) -> None:
+        state = paint_state(self.style, self.state) if self.state else "?"
+        elapsed = duration_text(self.clock() - self.started)
+        self.live.show(f"  following: job {state}, {self.count} lines, {elapsed} (Ctrl-C stops)")
 
     def close(self) -> None:
         self.live.close()

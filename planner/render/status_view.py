@@ -12,7 +12,7 @@ from typing import Any, Final
 from planner.render.jobstate import duration_text, paint_state, state_label
 from planner.render.json_view import SCHEMA_DIALECT, dump
 from planner.render.style import Style
-from planner.status import FORMAT_VERSION, StatusReport
+from planner.status import FAILURE_STATES, FORMAT_VERSION, MISSING, StatusReport
 
 FORMATS: Final = ("text", "markdown", "json")
 
@@ -132,6 +132,15 @@ def render_status_markdown(doc: Mapping[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def watch_footer(report: StatusReport, *, when: str, interval: str) -> str:
+    """The last line of a `status --watch` screen: how many jobs ended, failures, when it was read."""
+    total = len(report.jobs)
+    ended = sum(1 for j in report.jobs if j.terminal)
+    failed = sum(1 for j in report.jobs if j.state in FAILURE_STATES or j.state == MISSING)
+    bad = f", {failed} failed" if failed else ""
+    return f"{ended}/{total} ended{bad} · read at {when} · every {interval} · Ctrl-C stops"
 
 
 def transition_lines(
