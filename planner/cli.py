@@ -2,7 +2,7 @@
 
 The only module that imports click, reads os.environ or prints. Exit codes (DESIGN §7):
 0 ok / no changes, 1 error, 2 changes present (plan --detailed-exitcode) or drift found,
-3 an unexpected bug (see --debug), 130 interrupted.
+3 an unexpected bug (see --debug), 130 interrupted; `apply --wait`: 4 a job failed, 5 timed out.
 """
 
 from __future__ import annotations
