@@ -27,8 +27,8 @@ MISSING_POLLS: Final = 2
 class Backoff:
     """Poll after `initial` seconds, then `factor` times longer each time, at most `maximum`.
 
-    The defaults reach a poll a minute after about ten polls: quick for short jobs, a few
-    dozen requests an hour for long ones (Vertex's read quota is per minute and per project).
+    The defaults reach a poll a minute after about ten polls: quick for short jobs, about
+    60 listings an hour per location for long ones, whatever the number of jobs.
     """
 
     initial: float = 2.0

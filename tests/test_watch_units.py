@@ -181,6 +181,8 @@ def test_entries_list_paginates_orders_and_filters(slow: Emulator, clock: Manual
         {"resourceNames": [f"projects/{P}"], "pageToken": "forged"},
         {"resourceNames": [f"projects/{P}"], "bogus": 1},
         {"resourceNames": ["folders/1"]},
+        {"resourceNames": [f"projects/{P}"], "pageSize": 1001},
+        {"resourceNames": [f"projects/{P}"], "orderBy": "severity"},
         {},
     ],
 )

@@ -10,8 +10,13 @@ Decisions where the emulator is smaller than the real service:
 - The filter language is a conjunction (`AND` or whitespace) of `FIELD OP VALUE` terms on
   `resource.type`, `resource.labels.job_id|task_name|project_id`, `logName`, `severity`
   and `timestamp` with `=`, `!=`, `<`, `<=`, `>`, `>=`; anything else is 400 INVALID_ARGUMENT.
-- `resourceNames` must name projects (`projects/P`); `orderBy` is `timestamp asc` (default)
-  or `timestamp desc`; pageSize defaults to 50 and is capped at 1000, as documented.
+- `resourceNames` must name projects (`projects/P`).
+
+As documented for ListLogEntriesRequest (https://cloud.google.com/java/docs/reference/
+google-cloud-logging/latest/com.google.logging.v2.ListLogEntriesRequestOrBuilder, retrieved
+2026-12-01): `orderBy` is `timestamp asc` (default) or `timestamp desc`, entries with equal
+timestamps come in `insertId` order, and `pageSize` defaults to 50; a negative one or one
+over 1000 is rejected.
 """
 
 from __future__ import annotations
@@ -256,30 +261,29 @@ def answer(
     filter_text = str(body.get("filter") or "")
     terms = parse_filter(filter_text)
     order = " ".join(str(body.get("orderBy") or "timestamp asc").split()).lower()
-    if order not in ("timestamp asc", "timestamp desc", "timestamp"):
+    if order not in ("timestamp asc", "timestamp desc"):
         raise wire.invalid_argument([("order_by", f"Unsupported orderBy {body.get('orderBy')!r}.")])
     size = body.get("pageSize") or DEFAULT_PAGE_SIZE
-    if not isinstance(size, int) or size < 0:
-        raise wire.invalid_argument([("page_size", f"Invalid page size {size!r}.")])
-    size = min(size, MAX_PAGE_SIZE)
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_PAGE_SIZE:
+        raise wire.invalid_argument([("page_size", f"Invalid page size {size!r}: at most {MAX_PAGE_SIZE}.")])
     binding = f"logs {','.join(projects)} {order}"
     token = str(body.get("pageToken") or "")
     offset = tokens.read(token, binding, filter_text)[1] if token else 0
     job_ids = {t.value for t in terms if t.field == "job_id" and t.op == "="}
     now = clock()
     matches = _matcher(terms)
-    found: list[tuple[float, str, int, dict[str, Any]]] = []
+    found: list[tuple[float, str, dict[str, Any]]] = []
     for project in projects:
         for job in store.jobs_of(project, job_ids or None):
             for line in job_lines(job, now):
                 e = entry(job, line)
                 if matches(e, line.time):
-                    found.append((line.time, job.id, line.seq, e))
-    found.sort(key=lambda item: item[:3], reverse=order == "timestamp desc")
+                    found.append((line.time, e["insertId"], e))
+    found.sort(key=lambda item: item[:2], reverse=order == "timestamp desc")
     page = found[offset : offset + size]
     out: dict[str, Any] = {}
     if page:
-        out["entries"] = [item[3] for item in page]
+        out["entries"] = [item[2] for item in page]
     if offset + size < len(found):
         out["nextPageToken"] = tokens.issue(binding, filter_text, (0.0, offset + size))
     return 200, out
