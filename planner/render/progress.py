@@ -9,6 +9,7 @@ said once. The views write to the stream they are given (the CLI passes stderr).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ def eta_text(done: int, total: int, elapsed: float) -> str:
     """`ETA 1m20s` from the average rate so far; empty before the first item is done or after the last."""
     if done <= 0 or done >= total or elapsed <= 0:
         return ""
-    return f"ETA {duration_text(elapsed / done * (total - done))}"
+    return f"ETA {duration_text(math.ceil(elapsed / done * (total - done)))}"  # never "ETA 0s" while work remains
 
 
 class LiveLine:
