@@ -966,7 +966,8 @@ def status_command(
 
         def show(previous: Any, current: Any) -> None:
             if tty:  # redraw in place
-                footer = watch_footer(current, when=_clock_time(), interval=interval)
+                footer = watch_footer(current, when=_clock_time(), interval=interval,
+                                      watching=time.monotonic() - watch_started)
                 click.echo("\033[H\033[2J" + render_status(current, "text", color=color) + footer)
             elif previous is None:
                 click.echo(render_status(current, "text", color=color).rstrip("\n"))
@@ -974,6 +975,7 @@ def status_command(
                 for line in transition_lines(state_changes(previous.jobs, current.jobs), when=_clock_time()):
                     click.echo(line)
 
+        watch_started = time.monotonic()
         watch_status(read, show, interval=every)
     click.echo("Every job has ended.")
     return EXIT_OK

@@ -188,6 +188,18 @@ def test_status_watch_without_a_terminal_prints_plain_transition_lines(
     assert r.out.rstrip().endswith("Every job has ended.")
 
 
+def test_status_watch_stops_on_ctrl_c_with_130(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    cli = Cli(tmp_path, emulator_factory(run_seconds=3600))
+    write(cli, config_text(1))
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    started = cli.start("status", "--watch", "--interval", "0.2s")
+    wait_for_text(started._out, "1 job: 1 ")
+    started.send_signal(signal.SIGINT)
+    r = started.finish(timeout=30)
+    assert r.code == 130 and "Traceback" not in r.err, r.err
+    assert [rec.rpc for rec in cli.emulator.request_log.records if rec.mutating][-1] == "create"  # nothing else sent
+
+
 def test_status_of_10000_jobs_lists_each_location_once_per_page(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emulator = emulator_factory(run_seconds=3600)
     count, page = 10_000, emulator.config.max_page_size

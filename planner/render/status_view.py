@@ -134,13 +134,14 @@ def render_status_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def watch_footer(report: StatusReport, *, when: str, interval: str) -> str:
-    """The last line of a `status --watch` screen: how many jobs ended, failures, when it was read."""
+def watch_footer(report: StatusReport, *, when: str, interval: str, watching: float) -> str:
+    """The last line of a `status --watch` screen: jobs ended/total, failures, time watched, when it was read."""
     total = len(report.jobs)
     ended = sum(1 for j in report.jobs if j.terminal)
     failed = sum(1 for j in report.jobs if j.state in FAILURE_STATES or j.state == MISSING)
     bad = f", {failed} failed" if failed else ""
-    return f"{ended}/{total} ended{bad} · read at {when} · every {interval} · Ctrl-C stops"
+    return (f"{ended}/{total} ended{bad} · watching {duration_text(watching)} · read at {when} every {interval}"
+            " · Ctrl-C stops")
 
 
 def transition_lines(
