@@ -260,6 +260,10 @@ def read_status(
 def state_changes(before: Sequence[JobStatus], after: Sequence[JobStatus]) -> list[tuple[JobStatus | None, JobStatus]]:
     """Rows whose state differs between two reports (or that are new), as (before, after) pairs."""
     old = {(r.address, r.name): r for r in before}
-    return [(old.get((r.address, r.name)), r) for r in after if (prev := old.get((r.address, r.name))) is None
-            or prev.state != r.state]
+    changes: list[tuple[JobStatus | None, JobStatus]] = []
+    for row in after:
+        previous = old.get((row.address, row.name))
+        if previous is None or previous.state != row.state:
+            changes.append((previous, row))
+    return changes
 
