@@ -2,7 +2,7 @@
 
 The only module that imports click, reads os.environ or prints. Exit codes (DESIGN §7):
 0 ok / no changes, 1 error, 2 changes present (plan --detailed-exitcode) or drift found,
-3 an unexpected bug (see --debug), 130 interrupted.
+3 an unexpected bug (see --debug), 130 interrupted; `apply --wait`: 4 a job failed, 5 timed out.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from planner.errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
     EXIT_OK,
+    EXIT_WAIT_TIMEOUT,
     ApiError,
     ConfigError,
     PlannerError,
@@ -583,11 +585,23 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256))
 @click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
+@click.option("--wait", "wait_outcome", is_flag=True,
+              help="Then wait until every job this apply created ends; exit 4 if one failed (see --timeout).")
+@click.option("--timeout", "outcome_timeout", default=None, metavar="DURATION",
+              help="With --wait: stop waiting after this long and exit 5 (the jobs keep running).")
 @plan_options
 @variable_options
 @backend_options
 @view_options
-def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, wait_timeout: str, **opts: Any) -> int:
+def apply_command(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    wait_timeout: str,
+    wait_outcome: bool,
+    outcome_timeout: str | None,
+    **opts: Any,
+) -> int:
     """Plan and carry it out, or carry out a saved plan exactly."""
     from planner.apply import ApplyOptions
     from planner.plan import plan_from_json
@@ -597,6 +611,9 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
 
     color = _use_color(opts["no_color"])
     wait_seconds = _duration(wait_timeout, "--wait-timeout")
+    if outcome_timeout is not None and not wait_outcome:
+        raise UsageError("--timeout goes with --wait (for deletes and cancels, use --wait-timeout)")
+    outcome_seconds = _duration(outcome_timeout, "--timeout") if outcome_timeout is not None else None
     saved = _read_plan_file(paths[0]) if _is_plan_file(paths) else None
     desired = None
     if saved is None:
@@ -630,7 +647,11 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
             if saved is None and not auto_approve:
                 _confirm()
             options = ApplyOptions(workspace=backend.workspace, parallelism=parallelism, wait_timeout=wait_seconds)
-            return _run_apply(plan, fresh, client, store, options, color)
+            code = _run_apply(plan, fresh, client, store, options, color)
+        # The lock is released: waiting for hours-long jobs must not block other runs.
+        if wait_outcome and code == EXIT_OK:
+            return _wait_after_apply(plan, prior, client, store, backend.workspace, outcome_seconds, color)
+        return code
 
 
 def _journal_pending(store: Any) -> bool:
@@ -713,7 +734,7 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     if prior is None:
         with _signals_deferred():
             state = store.write(state)
-    progress = _Progress(color=color)
+    progress = _apply_progress(plan, color)
     applier = Applier(client, store, state, options, on_event=progress.event)
     result: list[Any] = []
     failure: list[BaseException] = []
@@ -764,63 +785,73 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     return EXIT_OK
 
 
-class _Progress:
-    """Live lines on a TTY (with elapsed time), plain lines in CI."""
+def _apply_progress(plan: Any, color: bool) -> Any:
+    from planner.render.progress import ApplyProgress
 
-    def __init__(self, *, color: bool):
-        self.tty = sys.stderr.isatty()
-        self.color = color
-        self.running: dict[tuple[str, str, str], float] = {}
-        self.lock = threading.Lock()
-        self.status_shown = False
+    total = sum(len(c.steps) for c in plan.changes if c.action.value != "no-op")
+    return ApplyProgress(sys.stderr, total=total, tty=sys.stderr.isatty(), color=color)
 
-    def event(self, event: Any) -> None:
-        key = (event.address, event.step.kind.value, event.step.job or "")
-        with self.lock:
-            if event.status == "start":
-                self.running[key] = time.monotonic()
-                if not self.tty:
-                    click.echo(f"{event.address}: {_step_text(event.step)} …", err=True)
-                return
-            self.running.pop(key, None)
-            mark = {"done": "✓", "failed": "✗", "pending": "…", "skipped": "-"}.get(event.status, "?")
-            job = f" {event.job}" if event.job and event.step.kind.value == "create" else ""
-            text = f"{mark} {event.address}: {_step_text(event.step)} {event.status}{job} [{event.elapsed:.1f}s]"
-            if event.message:
-                text += f": {event.message}"
-            self._clear()
-            click.echo(text, err=True)
-            self._status()
 
-    def tick(self) -> None:
-        with self.lock:
-            self._clear()
-            self._status()
+def _wait_after_apply(
+    plan: Any, prior: Any, client: Any, store: Any, workspace: str, timeout: float | None, color: bool
+) -> int:
+    """`apply --wait`: follow the jobs this apply created until each ends; the exit code says how."""
+    from planner.plan import StepKind
+    from planner.render.progress import WaitView
+    from planner.status import console_url
+    from planner.watch import WatchedJob, wait_for_jobs
 
-    def line(self, text: str) -> None:
-        with self.lock:
-            self._clear()
-            click.echo(text, err=True)
+    final = store.read()
+    before = {r.name for r in prior.jobs.values()} if prior is not None else set()
+    creating = {c.address for c in plan.changes if any(s.kind is StepKind.CREATE for s in c.steps)}
+    jobs = [
+        WatchedJob(record.name, address)
+        for address, record in sorted((final.jobs if final is not None else {}).items())
+        if address in creating and record.name not in before
+    ]
+    if not jobs:
+        click.echo("\nNo job was created by this apply: nothing to wait for.")
+        return EXIT_OK
+    limit = f", for at most {_seconds_text(timeout)}" if timeout is not None else ""
+    click.echo(f"\nWaiting for {len(jobs)} job{'s' if len(jobs) != 1 else ''} to finish{limit} "
+               "(Ctrl-C stops waiting; the jobs keep running)…")
+    view = WaitView(sys.stderr, total=len(jobs), tty=sys.stderr.isatty(), color=color)
+    try:
+        result = wait_for_jobs(client, jobs, workspace, timeout=timeout, on_transition=view.transition,
+                               on_poll=view.poll, sleep=view.sleep)
+    except KeyboardInterrupt:
+        view.close()
+        click.echo("Stopped waiting; the jobs keep running (see `planner status`).", err=True)
+        return EXIT_INTERRUPTED
+    finally:
+        view.close()
+    by_name = {j.name: j for j in jobs}
+    click.echo(
+        f"\nWait complete: {len(result.succeeded)} succeeded, {len(result.failed)} failed, "
+        f"{len(result.unfinished)} still running."
+    )
+    for title, names in (("Failed", result.failed), ("Still running", result.unfinished)):
+        if names:
+            click.echo(f"{title}:")
+            for name in names:
+                job = by_name[name]
+                project, location = job.pair
+                click.echo(f"  - {job.address}: {result.states[name].removeprefix('JOB_STATE_')} "
+                           f"{console_url(project, location, name.rsplit('/', 1)[-1])}")
+                if name in result.errors:
+                    click.echo(f"      {result.errors[name]}")
+    if result.failed:
+        return EXIT_JOB_FAILED
+    if result.timed_out:
+        click.echo(f"Timed out after {_seconds_text(timeout or 0)}: the jobs keep running.", err=True)
+        return EXIT_WAIT_TIMEOUT
+    return EXIT_OK
 
-    def _status(self) -> None:
-        if not self.tty or not self.running:
-            return
-        now = time.monotonic()
-        oldest = sorted(self.running.items(), key=lambda kv: kv[1])[:3]
-        parts = [f"{a}: {k} {now - t:.0f}s" for (a, k, _j), t in oldest]
-        more = f" (+{len(self.running) - 3} more)" if len(self.running) > 3 else ""
-        sys.stderr.write(f"\r\033[K  running: {', '.join(parts)}{more}")
-        sys.stderr.flush()
-        self.status_shown = True
 
-    def _clear(self) -> None:
-        if self.status_shown:
-            sys.stderr.write("\r\033[K")
-            self.status_shown = False
+def _seconds_text(seconds: float) -> str:
+    from planner.render.jobstate import duration_text
 
-    def close(self) -> None:
-        with self.lock:
-            self._clear()
+    return duration_text(seconds)
 
 
 def _step_text(step: Any) -> str:
@@ -893,6 +924,147 @@ def drift_command(
     )
     _emit(text, out, quiet=opts["quiet"] and fmt == "text")
     return EXIT_CHANGES if report.has_drift else EXIT_OK
+
+
+# -- status and logs (read only: no lock, no state write) -----------------------------------------
+
+
+@cli.command("status")
+@click.argument("paths", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--watch", is_flag=True, help="Refresh until every job has ended (Ctrl-C stops).")
+@click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
+@click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")
+@click.option("--job-state", "job_states", multiple=True, metavar="STATE", help="Only jobs in a state (RUNNING…).")
+@variable_options
+@backend_options
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+def status_command(
+    paths: tuple[str, ...],
+    fmt: str,
+    watch: bool,
+    interval: str,
+    addresses: tuple[str, ...],
+    job_states: tuple[str, ...],
+    **opts: Any,
+) -> int:
+    """Show what every managed job is doing now, with its run time and console link (read only)."""
+    from planner.render.status_view import render_status, transition_lines, watch_footer
+    from planner.status import StatusFilter, parse_state_filter, read_status, state_changes
+    from planner.validate import load_desired
+    from planner.watch import watch_status
+
+    only = StatusFilter(tuple(addresses), frozenset(parse_state_filter(s) for s in job_states))
+    every = _duration(interval, "--interval")
+    if watch and fmt != "text":
+        raise UsageError("--watch shows text; for --format json or markdown, run status repeatedly")
+    if watch and every <= 0:
+        raise UsageError("--interval must be more than 0s")
+    desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"])) if paths else None
+    color = _use_color(opts["no_color"])
+    tty = sys.stdout.isatty()
+    with _backend(opts) as backend:
+        client = backend.client()
+        store = backend.store()
+
+        def read() -> Any:
+            prior = store.read()  # read only: no lock taken, nothing written
+            return read_status(
+                client, prior, backend.workspace, now=time.time(), desired=desired, only=only, created_at=_now()
+            )
+
+        if not watch:
+            click.echo(render_status(read(), fmt, color=color).rstrip("\n"))
+            return EXIT_OK
+
+        def show(previous: Any, current: Any) -> None:
+            if tty:  # redraw in place
+                footer = watch_footer(current, when=_clock_time(), interval=interval,
+                                      watching=time.monotonic() - watch_started)
+                click.echo("\033[H\033[2J" + render_status(current, "text", color=color) + footer)
+            elif previous is None:
+                click.echo(render_status(current, "text", color=color).rstrip("\n"))
+            else:
+                for line in transition_lines(state_changes(previous.jobs, current.jobs), when=_clock_time()):
+                    click.echo(line)
+
+        watch_started = time.monotonic()
+        watch_status(read, show, interval=every)
+    click.echo("Every job has ended.")
+    return EXIT_OK
+
+
+@cli.command("logs")
+@click.argument("address")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends (Ctrl-C stops).")
+@click.option("--since", metavar="DURATION|TIMESTAMP", help="Only lines from this long ago (1h) or this RFC 3339 time.")
+@click.option("--replica", metavar="TASK", help="Only one replica's lines, e.g. workerpool0-0.")
+@click.option("--interval", default="3s", show_default=True, metavar="DURATION", help="How often --follow reads.")
+@backend_options
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+def logs_command(address: str, follow: bool, since: str | None, replica: str | None, interval: str, **opts: Any) -> int:
+    """Print a job's log lines from Cloud Logging (ADDRESS, or a projects/P/locations/L/customJobs/ID name)."""
+    import re
+
+    from planner.api.cloudlogging import list_log_entries
+    from planner.logs import follow as follow_logs
+    from planner.logs import read_lines
+    from planner.refresh import live_job
+    from planner.render.logs_view import log_line_text
+    from planner.render.progress import FollowView
+
+    every = _duration(interval, "--interval")
+    if follow and every <= 0:
+        raise UsageError("--interval must be more than 0s")
+    start = _since(since) if since else None
+    color = _use_color(opts["no_color"])
+    with _backend(opts) as backend:
+        client = backend.client()
+        if re.fullmatch(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+", address):
+            name = address
+        else:
+            state = backend.store().read()  # read only: no lock
+            if state is None or address not in state.jobs:
+                raise UsageError(f"{address}: not in state (give an address from `planner state list` or a job name)")
+            name = state.jobs[address].name
+        project, job_id = name.split("/")[1], name.rsplit("/", 1)[-1]
+
+        def read(project: str, filter: str) -> Iterator[dict[str, Any]]:
+            return list_log_entries(client, project, filter)
+
+        if not follow:
+            for line in read_lines(read, project, job_id, since=start, replica=replica):
+                click.echo(log_line_text(line, color=color))
+            return EXIT_OK
+        view = FollowView(sys.stdout, sys.stderr, tty=sys.stderr.isatty() and sys.stdout.isatty(), color=color)
+
+        def job_state() -> str:
+            state = str(live_job(client.get_job(name)).state)
+            view.job_state(state)
+            return state
+
+        try:
+            follow_logs(read, project, job_id, on_line=lambda line: view.line(log_line_text(line, color=color)),
+                        since=start, replica=replica, interval=every, job_state=job_state)
+        finally:
+            view.close()
+    return EXIT_OK
+
+
+def _since(text: str) -> str:
+    """--since: a duration back from now (30m, 1h) or an RFC 3339 timestamp, as a timestamp."""
+    seconds = apimodel.parse_duration(text)
+    if seconds is not None:
+        return datetime.fromtimestamp(time.time() - float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r}: expected a duration (30m, 1h) or an RFC 3339 time") from None
+    return text
+
+
+def _clock_time() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
 
 
 # -- show, state, import, force-unlock ------------------------------------------------------------

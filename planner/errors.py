@@ -16,6 +16,10 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
+# `apply --wait`: the changes were made, but a job it waited for ended FAILED, CANCELLED or
+# EXPIRED (or vanished) — or the wait ran out of --timeout with jobs still running.
+EXIT_JOB_FAILED = 4
+EXIT_WAIT_TIMEOUT = 5
 
 
 @dataclass(frozen=True, order=True)

@@ -526,7 +526,17 @@ def _view_schemas() -> dict[str, str]:
     return {
         "schemas/plan.schema.json": format_schema(plan_schema()),
         "schemas/drift.schema.json": format_schema(drift_schema()),
+        **_status_schema(),
     }
+
+
+def _status_schema() -> dict[str, str]:
+    try:
+        from planner.render.json_view import format_schema
+        from planner.render.status_view import status_schema
+    except ImportError:
+        return {}
+    return {"schemas/status.schema.json": format_schema(status_schema())}
 
 
 def check(repo_root: Path) -> list[str]:

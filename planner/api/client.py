@@ -108,6 +108,7 @@ class _Call:
     kind: Kind = REQUEST
     params: Mapping[str, str] | None = None
     body: bytes | None = None
+    base_url: str | None = None  # another Google API's root (Cloud Logging); None: the Vertex endpoint
 
 
 def parse_error_body(content: bytes) -> tuple[str, str | None, list[Any]]:
@@ -370,6 +371,8 @@ class VertexClient:
     # -- the wire ----------------------------------------------------------------------------
 
     def _url(self, call: _Call) -> str:
+        if call.base_url is not None:
+            return call.base_url + call.path
         return self.endpoint.base_url(call.location) + call.path
 
     def _lookup(self, call: _Call, find_existing: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from planner import apimodel
-from planner.emulator import wire
+from planner.emulator import cloudlogging, wire
 from planner.emulator.config import EmulatorConfig
 from planner.emulator.faults import Decision, FaultInjector, RequestLog, RequestRecord
 from planner.emulator.filter import FilterError, compile_filter, parse_timestamp
@@ -520,6 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
                     f"The request body is {exc.size} bytes; the limit is {app.config.max_body_bytes} bytes.",
                     details=[wire.error_info("REQUEST_TOO_LARGE")],
                 ) from None
+            if cloudlogging.is_logging_path(path):  # Cloud Logging's entries:list, for `planner logs`
+                status, out = cloudlogging.answer(app.store, app.tokens, app.clock, self.command, app.json_body(body))
+                return cloudlogging.RPC, None, Answer(status, out)
             target = route(self.command, path)
             rpc = target.rpc
             params = app.query_params(rpc, query)

@@ -679,6 +679,11 @@ class JobStore:
         with self._reading() as index:
             return len(index.jobs)
 
+    def jobs_of(self, project: str, job_ids: set[str] | None = None) -> list[JobRecord]:
+        """The project's jobs in every location (only those with these IDs, if given), for the logging API."""
+        with self._reading() as index:
+            return [j for j in index.jobs.values() if j.project == project and (job_ids is None or j.id in job_ids)]
+
     # -- operations ---------------------------------------------------------------------------
 
     def get_operation(self, name: str, *, job: str | None = None) -> OperationRecord:

@@ -1,0 +1,242 @@
+"""Live progress views: apply steps, `apply --wait` transitions, and the one-line status bar under them.
+
+On a terminal, finished steps scroll up as lines that fit 80 columns (short job IDs, not
+resource names) while one live line at the bottom says done/total, failures, elapsed time
+and, once there is a rate to go by, an ETA; colours follow the step outcome or job state.
+Without a terminal there is no live line and no escape: one plain line per event, each
+said once. The views write to the stream they are given (the CLI passes stderr).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final, TextIO
+
+from planner.render.jobstate import duration_text, paint_state, state_label
+from planner.render.style import Style
+
+WIDTH: Final = 80
+_OUTCOME_MARKS: Final = {"done": "✓", "failed": "✗", "pending": "…", "skipped": "-"}
+_OUTCOME_COLORS: Final = {"done": "green", "failed": "red", "pending": "yellow", "skipped": ""}
+
+
+def short_job(name: str | None) -> str:
+    """projects/p/locations/l/customJobs/1234567890123456789 → 1234567890123456789."""
+    return name.rsplit("/", 1)[-1] if name else ""
+
+
+def fit(text: str, width: int = WIDTH) -> str:
+    """Cut a line to `width` characters with an ellipsis (the full text is in the final report)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def step_text(step: Any) -> str:
+    kind = str(step.kind.value)
+    if step.job and kind != "create":
+        return f"{kind} {short_job(step.job)}"
+    return kind
+
+
+def eta_text(done: int, total: int, elapsed: float) -> str:
+    """`ETA 1m20s` from the average rate so far; empty before the first item is done or after the last."""
+    if done <= 0 or done >= total or elapsed <= 0:
+        return ""
+    return f"ETA {duration_text(math.ceil(elapsed / done * (total - done)))}"  # never "ETA 0s" while work remains
+
+
+class LiveLine:
+    """One status line kept at the bottom of a terminal, cleared before any other line is printed."""
+
+    def __init__(self, stream: TextIO, *, tty: bool):
+        self.stream = stream
+        self.tty = tty
+        self.shown = False
+        self.lock = threading.RLock()
+
+    def print(self, text: str) -> None:
+        with self.lock:
+            self._clear()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def show(self, text: str) -> None:
+        if not self.tty:
+            return
+        with self.lock:
+            self.stream.write("\r\033[K" + fit(text, WIDTH - 1))
+            self.stream.flush()
+            self.shown = True
+
+    def _clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.shown = False
+
+    def close(self) -> None:
+        with self.lock:
+            self._clear()
+            self.stream.flush()
+
+
+class ApplyProgress:
+    """The apply view: one line per finished step; a live `done/total` line on a terminal."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        total: int,
+        tty: bool,
+        color: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.live = LiveLine(stream, tty=tty)
+        self.style = Style(color)
+        self.total = total
+        self.clock = clock
+        self.started = clock()
+        self.done = 0
+        self.failed = 0
+        self.running: dict[tuple[str, str, str], float] = {}
+        self.lock = threading.Lock()
+
+    def event(self, event: Any) -> None:
+        key = (event.address, event.step.kind.value, event.step.job or "")
+        with self.lock:
+            if event.status == "start":
+                self.running[key] = self.clock()
+                if not self.live.tty:
+                    self.live.print(fit(f"{event.address}: {step_text(event.step)} …"))
+                else:
+                    self._status()
+                return
+            self.running.pop(key, None)
+            self.done += 1
+            if event.status == "failed":
+                self.failed += 1
+            mark = _OUTCOME_MARKS.get(event.status, "?")
+            job = f" {short_job(event.job)}" if event.job and event.step.kind.value == "create" else ""
+            head = f"{mark} {event.address}: {step_text(event.step)} {event.status}{job} [{event.elapsed:.1f}s]"
+            color = _OUTCOME_COLORS.get(event.status, "")
+            self.live.print(self.style.paint(fit(head), color))
+            if event.message:
+                # The reason is worth reading whole: on its own indented line, not cut.
+                self.live.print(f"    {event.message}")
+            self._status()
+
+    def tick(self) -> None:
+        with self.lock:
+            self._status()
+
+    def line(self, text: str) -> None:
+        self.live.print(text)
+
+    def status_text(self) -> str:
+        elapsed = self.clock() - self.started
+        parts = [f"{self.done}/{self.total} steps"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.running:
+            parts.append(f"{len(self.running)} running")
+        parts.append(duration_text(elapsed))
+        eta = eta_text(self.done, self.total, elapsed)
+        if eta:
+            parts.append(eta)
+        return "  " + ", ".join(parts)
+
+    def _status(self) -> None:
+        self.live.show(self.status_text())
+
+    def close(self) -> None:
+        self.live.close()
+
+
+class WaitView:
+    """The `apply --wait` view: each state change once, and a live `finished/total` line on a terminal."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        total: int,
+        tty: bool,
+        color: bool,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.live = LiveLine(stream, tty=tty)
+        self.style = Style(color)
+        self.total = total
+        self.finished = 0
+        self.failed = 0
+        self.clock = clock
+        self._sleep = sleep
+        self.started = clock()
+
+    def transition(self, t: Any) -> None:
+        was = state_label(t.before) if t.before else "-"
+        head = f"[{duration_text(t.elapsed):>6}] {t.job.address} {short_job(t.job.name)}: {was} → "
+        plain = head + state_label(t.after)
+        self.live.print(head + paint_state(self.style, t.after) if len(plain) <= WIDTH else fit(plain))
+        if t.error:
+            self.live.print(f"    {self.style.red('error:')} {t.error}")
+
+    def poll(self, result: Any) -> None:
+        self.finished = len(result.states) - len(result.unfinished)
+        self.failed = len(result.failed)
+        self._status()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep between polls, keeping the elapsed time on the live line current (polls may be a minute apart)."""
+        end = self.clock() + seconds
+        while (left := end - self.clock()) > 0:
+            self._sleep(min(1.0, left) if self.live.tty else left)
+            self._status()
+
+    def _status(self) -> None:
+        parts = [f"{self.finished}/{self.total} jobs finished"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"{duration_text(self.clock() - self.started)} waiting")
+        self.live.show("  " + ", ".join(parts))
+
+    def close(self) -> None:
+        self.live.close()
+
+
+class FollowView:
+    """`logs --follow`: log lines on stdout; on a terminal, a live line on stderr with the job's state."""
+
+    def __init__(
+        self, out: TextIO, err: TextIO, *, tty: bool, color: bool, clock: Callable[[], float] = time.monotonic
+    ):
+        self.out = out
+        self.live = LiveLine(err, tty=tty)
+        self.style = Style(color)
+        self.clock = clock
+        self.started = clock()
+        self.count = 0
+        self.state = ""
+
+    def line(self, text: str) -> None:
+        with self.live.lock:
+            self.live.close()
+            self.out.write(text + "\n")
+            self.out.flush()
+            self.count += 1
+            self._status()
+
+    def job_state(self, state: str) -> None:
+        self.state = state
+        self._status()
+
+    def _status(self) -> None:
+        state = paint_state(self.style, self.state) if self.state else "?"
+        elapsed = duration_text(self.clock() - self.started)
+        self.live.show(f"  following: job {state}, {self.count} lines, {elapsed} (Ctrl-C stops)")
+
+    def close(self) -> None:
+        self.live.close()

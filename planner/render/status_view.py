@@ -1,0 +1,229 @@
+"""Views of a status report: text (one table per project/location), markdown, JSON and its schema.
+
+Pure functions over `status_to_json(report)`, the one document every rendering is made
+from (as the plan and drift views are). The cost-so-far column waits for the price catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from planner.render.jobstate import duration_text, paint_state, state_label
+from planner.render.json_view import SCHEMA_DIALECT, dump
+from planner.render.style import Style
+from planner.status import FAILURE_STATES, FORMAT_VERSION, MISSING, StatusReport
+
+FORMATS: Final = ("text", "markdown", "json")
+
+
+def status_to_json(report: StatusReport) -> dict[str, Any]:
+    """The status report as a versioned document (schemas/status.schema.json)."""
+    locations: dict[tuple[str, str], int] = {pair: 0 for pair in report.listed}
+    for job in report.jobs:
+        locations[(job.project, job.location)] = locations.get((job.project, job.location), 0) + 1
+    return {
+        "format_version": FORMAT_VERSION,
+        "planner_version": report.planner_version,
+        "workspace": report.workspace,
+        "created_at": report.created_at,
+        "summary": report.summary(),
+        "locations": [{"project": p, "location": loc, "jobs": n} for (p, loc), n in sorted(locations.items())],
+        "jobs": [
+            {
+                "address": job.address,
+                "name": job.name or None,
+                "job_id": job.job_id or None,
+                "project": job.project,
+                "location": job.location,
+                "state": job.state,
+                "display_name": job.display_name,
+                "create_time": job.create_time or None,
+                "start_time": job.start_time or None,
+                "end_time": job.end_time or None,
+                "run_seconds": None if job.run_seconds is None else round(job.run_seconds, 3),
+                "machine": job.machine,
+                "error": job.error or None,
+                "console_url": job.console_url or None,
+                "in_state": job.in_state,
+            }
+            for job in report.jobs
+        ],
+    }
+
+
+def render_status(report: StatusReport, fmt: str, *, color: bool = False) -> str:
+    doc = status_to_json(report)
+    if fmt == "json":
+        return dump(doc)
+    if fmt == "markdown":
+        return render_status_markdown(doc)
+    if fmt == "text":
+        return render_status_text(doc, color=color)
+    raise ValueError(f"unknown status format {fmt!r}")
+
+
+def summary_line(doc: Mapping[str, Any]) -> str:
+    summary = doc["summary"]
+    total = sum(summary.values())
+    if not total:
+        return "No managed jobs."
+    parts = ", ".join(f"{n} {state_label(s).lower().replace('_', ' ')}" for s, n in summary.items())
+    return f"{total} job{'s' if total != 1 else ''}: {parts}."
+
+
+def _by_location(doc: Mapping[str, Any]) -> list[tuple[str, str, list[Mapping[str, Any]]]]:
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for job in doc["jobs"]:
+        groups.setdefault((job["project"], job["location"]), []).append(job)
+    return [(p, loc, jobs) for (p, loc), jobs in sorted(groups.items())]
+
+
+def _address(job: Mapping[str, Any]) -> str:
+    address = job["address"] or "-"
+    return address if job["in_state"] or job["state"] == "NOT_CREATED" else f"{address} (not in state)"
+
+
+def render_status_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
+    style = Style(color)
+    lines = [f'Status of workspace "{doc["workspace"]}"', ""]
+    headers = ("ADDRESS", "STATE", "TIME", "MACHINE", "JOB ID", "CONSOLE")
+    for project, location, jobs in _by_location(doc):
+        lines.append(style.bold(f"{project} / {location} ({len(jobs)} job{'s' if len(jobs) != 1 else ''})"))
+        rows = [
+            (
+                _address(j),
+                state_label(j["state"]),
+                duration_text(j["run_seconds"]),
+                j["machine"] or "-",
+                j["job_id"] or "-",
+                j["console_url"] or "",
+            )
+            for j in jobs
+        ]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+        for job, row in zip(jobs, rows, strict=True):
+            cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+            cells[1] = paint_state(style, job["state"], cells[1])
+            lines.append("  " + "  ".join(cells).rstrip())
+            if job["error"]:
+                lines.append(f"      {style.red('error:')} {job['error']}")
+        lines.append("")
+    lines.append(style.bold(summary_line(doc)))
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_status_markdown(doc: Mapping[str, Any]) -> str:
+    lines = [f"### planner status: `{doc['workspace']}`", "", summary_line(doc), ""]
+    for project, location, jobs in _by_location(doc):
+        lines += [f"#### `{project}` / `{location}`", ""]
+        lines.append("| Address | State | Time | Machine | Job | Error |")
+        lines.append("|---|---|---|---|---|---|")
+        for j in jobs:
+            job = f"[{j['job_id']}]({j['console_url']})" if j["console_url"] else "-"
+            lines.append(
+                f"| `{_md(_address(j))}` | {state_label(j['state'])} | {duration_text(j['run_seconds'])} | "
+                f"{_md(j['machine'] or '-')} | {job} | {_md(j['error'] or '')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def watch_footer(report: StatusReport, *, when: str, interval: str, watching: float) -> str:
+    """The last line of a `status --watch` screen: jobs ended/total, failures, time watched, when it was read."""
+    total = len(report.jobs)
+    ended = sum(1 for j in report.jobs if j.terminal)
+    failed = sum(1 for j in report.jobs if j.state in FAILURE_STATES or j.state == MISSING)
+    bad = f", {failed} failed" if failed else ""
+    return (f"{ended}/{total} ended{bad} · watching {duration_text(watching)} · read at {when} every {interval}"
+            " · Ctrl-C stops")
+
+
+def transition_lines(
+    changes: Sequence[tuple[Any, Any]], *, when: str, color: bool = False
+) -> list[str]:
+    """Plain lines for `status --watch` without a terminal: `HH:MM:SS address: OLD → NEW`."""
+    style = Style(color)
+    out = []
+    for before, after in changes:
+        was = state_label(before.state) if before is not None else "-"
+        line = f"{when} {after.address or after.job_id}: {was} → {paint_state(style, after.state)}"
+        if after.error:
+            line += f" ({after.error})"
+        out.append(line)
+    return out
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+
+def _obj(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    """JSON Schema of `status_to_json(report)`."""
+    nullable = {"type": ["string", "null"]}
+    job = _obj(
+        {
+            "address": {**nullable, "description": "the job's address; null for a labelled job without one"},
+            "name": {**nullable, "description": "projects/P/locations/L/customJobs/ID; null if never created"},
+            "job_id": nullable,
+            "project": {"type": "string"},
+            "location": {"type": "string"},
+            "state": {
+                "type": "string",
+                "description": "JOB_STATE_* as Vertex reports it, MISSING (in state, job gone) or "
+                "NOT_CREATED (in the configuration, never applied)",
+            },
+            "display_name": {"type": "string"},
+            "create_time": nullable,
+            "start_time": nullable,
+            "end_time": nullable,
+            "run_seconds": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "how long the job has run (active) or ran (terminal); null before it starts",
+            },
+            "machine": {"type": "string", "description": "machine type, accelerators and replicas per worker pool"},
+            "error": nullable,
+            "console_url": nullable,
+            "in_state": {"type": "boolean", "description": "false for a labelled job the state does not know"},
+        }
+    )
+    location = _obj({"project": {"type": "string"}, "location": {"type": "string"}, "jobs": {"type": "integer",
+                                                                                               "minimum": 0}})
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "planner status",
+        "description": "Output of `planner status --format json`.",
+        **_obj(
+            {
+                "format_version": {"type": "string", "pattern": r"^1\.\d+$"},
+                "planner_version": {"type": "string"},
+                "workspace": {"type": "string"},
+                "created_at": {"type": "string"},
+                "summary": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 1},
+                    "description": "number of jobs per state",
+                },
+                "locations": {"type": "array", "items": {"$ref": "#/$defs/location"}},
+                "jobs": {"type": "array", "items": {"$ref": "#/$defs/job"}},
+            }
+        ),
+        "$defs": {"job": job, "location": location},
+    }
