@@ -217,9 +217,11 @@ def read_status(
     """The status of every job in state (and, with `desired`, of configured jobs never applied).
 
     Labelled jobs of the workspace that state does not know (left by a crash, or another
-    copy of the configuration) are listed too, with `in_state` false.
+    copy of the configuration) are listed too, with `in_state` false; jobs state records as
+    released (onRemove cancel/forget) are no longer planner's and are left out.
     """
     records = dict(prior.jobs) if prior is not None else {}
+    released = frozenset(prior.released) if prior is not None else frozenset()
     pairs = {(r.project, r.location) for r in records.values()}
     if desired is not None:
         pairs.update((j.project, j.location) for j in desired.jobs.values())
@@ -242,7 +244,7 @@ def read_status(
         else:
             rows.append(_row(job, address, now, in_state=True, spec=record.spec))
     for name, job in sorted(live.items()):
-        if name not in claimed and job.managed and job.workspace == workspace:
+        if name not in claimed and name not in released and job.managed and job.workspace == workspace:
             rows.append(_row(job, job.address, now, in_state=False, spec=None))
     if desired is not None:
         for address, wanted in sorted(desired.jobs.items()):
