@@ -499,11 +499,43 @@ plan_options = _compose(
 )
 
 
+cost_options = _compose(
+    click.option("--price-file", metavar="FILE", help="Prices to use instead of the bundled ones (e.g. negotiated)."),
+    click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Fail if the plan may cost more."),
+    click.option("--policy", "policy_file", metavar="FILE", help="Policy rules (YAML); see README, Cost and policy."),
+)
+
+
+def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mapping[str, Any]) -> Any:
+    """The plan with its costs, a warning if the prices are old, and the policy gates passed."""
+    from dataclasses import replace
+
+    from planner.policy import check, config_policy, load_policy_file, max_cost_policy, refuse
+    from planner.pricing.cost import annotate
+    from planner.pricing.prices import load_book
+
+    book = load_book(opts.get("price_file"))
+    plan = annotate(plan, live, prior, book)
+    stale = book.stale_warning(datetime.now(UTC).date())
+    if stale:
+        plan = replace(plan, warnings=(*plan.warnings, stale))
+    policy = config_policy(files)
+    if opts.get("policy_file"):
+        policy = policy.combine(load_policy_file(opts["policy_file"]))
+    if opts.get("max_cost") is not None:
+        policy = policy.combine(max_cost_policy(opts["max_cost"]))
+    violations = check(plan, policy) if not policy.empty else []
+    if violations:
+        raise refuse(violations)
+    return plan
+
+
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="FILE", help="Save the plan for `planner apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @plan_options
+@cost_options
 @variable_options
 @backend_options
 @view_options
@@ -524,7 +556,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         with _locked(store, "plan", backend.lock_timeout):
             planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.read_prior)
     _RETAINED.append((desired, planned))
-    plan = planned.plan
+    plan = _priced(planned.plan, planned.live, planned.prior, desired.files, opts)
     if out:
         doc = plan_to_json(plan, for_file=True)
         doc["config"] = {"files": list(desired.files), "hash": desired.config_hash}
@@ -573,6 +605,7 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256))
 @click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
 @plan_options
+@cost_options
 @variable_options
 @backend_options
 @view_options
@@ -606,6 +639,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
                 with _long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
+                plan = _priced(plan, live, prior, desired.files if desired is not None else (), opts)
             fresh = refreshed(prior, live) if prior is not None else None
             if not opts["quiet"] or not plan.has_changes:
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())

@@ -427,6 +427,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
             "version": {"const": 1, "description": "Format version; always 1."},
             **location_props,
             "defaults": {"$ref": "#/$defs/jobDefaults"},
+            "policy": {"$ref": "#/$defs/policy"},
             "jobs": {
                 "type": "object",
                 "description": "Jobs by address: unique across all files, lowercase letters, digits and '-'.",
@@ -438,8 +439,19 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
                 "additionalProperties": {"$ref": "#/$defs/job"},
             },
         },
-        "$defs": {"job": job, "jobDefaults": defaults, "lifecycle": copy.deepcopy(LIFECYCLE_SCHEMA)},
+        "$defs": {
+            "job": job,
+            "jobDefaults": defaults,
+            "lifecycle": copy.deepcopy(LIFECYCLE_SCHEMA),
+            "policy": _policy_schema(),
+        },
     }
+
+
+def _policy_schema() -> dict[str, Any]:
+    from planner.policy import policy_schema
+
+    return policy_schema()
 
 
 def dump(schema: Mapping[str, Any]) -> str:

@@ -128,17 +128,19 @@ def estimate(spec: Mapping[str, Any], region: str, book: PriceBook) -> Estimate:
     hours = hours_bound(spec)
     pools = pools_of(spec)
     persistent = _dict(spec.get("jobSpec")).get("persistentResourceId")
-    base = {
-        "hours_bound": hours,
-        "provisioning": provisioning,
-        "region": region,
-        "price_source": book.origin,
-        "prices_date": book.retrieved_at,
-        "pools": pools,
-    }
+    base = Estimate(
+        hourly_usd=None,
+        max_usd=None,
+        hours_bound=hours,
+        provisioning=provisioning,
+        region=region,
+        price_source=book.origin,
+        prices_date=book.retrieved_at,
+        pools=pools,
+    )
     if persistent:
         note = f"runs on persistent resource {persistent}: no extra cost (the resource is billed on its own)"
-        return Estimate(hourly_usd=0.0, max_usd=0.0, persistent_resource=str(persistent), notes=(note,), **base)
+        return replace(base, hourly_usd=0.0, max_usd=0.0, persistent_resource=str(persistent), notes=(note,))
     hourly = 0.0
     missing: list[str] = []
     notes: list[str] = []
@@ -158,13 +160,14 @@ def estimate(spec: Mapping[str, Any], region: str, book: PriceBook) -> Estimate:
         # Boot disks are billed at the one standard rate whatever the VM's provisioning model.
         disk = book.rate("disk", pool.boot_disk_type, region, "on-demand")
         if disk is None:
-            _add(notes, "boot disk not counted: " + book.missing(f"{pool.boot_disk_type} boot disk", region, "on-demand"))
+            unpriced = book.missing(f"{pool.boot_disk_type} boot disk", region, "on-demand")
+            _add(notes, f"boot disk not counted: {unpriced}")
         else:
             per_replica += pool.boot_disk_gb * disk.usd
         hourly += pool.replica_count * per_replica
     if missing:
-        return Estimate(hourly_usd=None, max_usd=None, missing=tuple(missing), notes=tuple(notes), **base)
-    return Estimate(hourly_usd=hourly, max_usd=hourly * hours, notes=tuple(notes), **base)
+        return replace(base, missing=tuple(missing), notes=tuple(notes))
+    return replace(base, hourly_usd=hourly, max_usd=hourly * hours, notes=tuple(notes))
 
 
 def annotate(plan: Plan, live: Live, prior: State | None, book: PriceBook) -> Plan:

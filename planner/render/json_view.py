@@ -228,7 +228,7 @@ def _cost_schema() -> dict[str, Any]:
             "prices_date": {"type": "string", "description": "retrieved_at of the prices used"},
             "pools": {"type": "array", "items": pool},
             "persistent_resource": _NULLABLE_STRING,
-            "missing": {**_STRINGS, "description": "prices that were not found, e.g. no price for X in R in prices of D"},
+            "missing": {**_STRINGS, "description": "prices not found: no price for X in R in prices of D"},
             "notes": _STRINGS,
         }
     )
