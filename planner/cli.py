@@ -530,6 +530,26 @@ def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mappin
     return plan
 
 
+def _ci_context() -> dict[str, str]:
+    """Commit, PR number, actor and run of the CI job (GitHub Actions, GitLab CI), for the PR view."""
+    env = os.environ
+    context = {"planner": __version__}
+    commit = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
+    if commit:
+        context["commit"] = commit
+    ref = env.get("GITHUB_REF", "")
+    pr = env.get("CI_MERGE_REQUEST_IID") or (ref.split("/")[2] if ref.startswith("refs/pull/") else "")
+    if pr:
+        context["pr"] = pr
+    actor = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN")
+    if actor:
+        context["actor"] = actor
+    run = env.get("GITHUB_RUN_ID") or env.get("CI_PIPELINE_ID")
+    if run:
+        context["run"] = run
+    return context
+
+
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="FILE", help="Save the plan for `planner apply FILE`.")
@@ -563,7 +583,9 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         _write_private(Path(out), json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if not opts["quiet"] or opts["fmt"] != "text":
         color = _use_color(opts["no_color"])
-        text = render_plan(plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"])
+        text = render_plan(
+            plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"], context=_ci_context()
+        )
         click.echo(text.rstrip("\n"))
     if out and not opts["quiet"] and opts["fmt"] == "text":
         click.echo(f"\nSaved the plan to {out}. To perform exactly these actions, run: planner apply {out}")
@@ -931,7 +953,8 @@ def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_
     from planner.render import render_plan
 
     plan = plan_from_json(_read_plan_file(planfile))
-    _emit(render_plan(plan, fmt, color=_use_color(no_color) and not out, show_sensitive=show_sensitive), out)
+    color = _use_color(no_color) and not out
+    _emit(render_plan(plan, fmt, color=color, show_sensitive=show_sensitive, context=_ci_context()), out)
     return EXIT_OK
 
 
