@@ -1141,6 +1141,75 @@ def emulator_serve(**opts: Any) -> int:
 # -- entry point: the one place errors become exit codes ------------------------------------------
 
 
+# -- pricing ----------------------------------------------------------------------------------
+
+
+@cli.group("pricing")
+def pricing_group() -> None:
+    """The price file behind plan costs."""
+
+
+@pricing_group.command("refresh")
+@click.option("--out", "out", metavar="FILE", help="Where to write the price file [planner/data/prices.json].")
+@click.option("--endpoint", metavar="URL", help="Cloud Billing Catalog API root [PLANNER_BILLING_ENDPOINT].")
+@click.option("--service", default=None, metavar="ID", help="Billing service ID [Vertex AI: C7E2-9256-1C43].")
+def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) -> int:
+    """Rebuild the price file from the Cloud Billing Catalog API (Vertex AI custom-training SKUs)."""
+    import httpx
+
+    from planner.api.endpoint import parse_endpoint
+    from planner.pricing.catalog import DEFAULT_BASE_URL, VERTEX_AI_SERVICE, refresh
+    from planner.pricing.prices import book_to_json
+
+    url = endpoint or os.environ.get("PLANNER_BILLING_ENDPOINT") or DEFAULT_BASE_URL
+    parsed = parse_endpoint(url)
+    base = parsed.override or DEFAULT_BASE_URL
+    headers = {}
+    auth: Any = None
+    api_key = os.environ.get("PLANNER_BILLING_API_KEY")
+    if parsed.anonymous:
+        pass
+    elif api_key:
+        # A header rather than ?key=: URLs end up in logs and error messages, headers do not.
+        headers["X-Goog-Api-Key"] = api_key
+    else:
+        import google.auth
+
+        from planner.api.auth import GoogleAuth
+
+        try:
+            credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        except google.auth.exceptions.DefaultCredentialsError as err:
+            raise UsageError(
+                "no credentials for the Cloud Billing Catalog API",
+                hint="set PLANNER_BILLING_API_KEY, or sign in with `gcloud auth application-default login`",
+            ) from err
+        auth = GoogleAuth(credentials)
+    today = datetime.now(UTC).date().isoformat()
+    try:
+        with httpx.Client(headers=headers, auth=auth, timeout=60.0) as http:
+            result = refresh(http, base, service or VERTEX_AI_SERVICE, today)
+    finally:
+        if auth is not None:
+            auth.close()
+    note = (
+        f"Written by `planner pricing refresh` from {base.rstrip('/')}/v1/services/{service or VERTEX_AI_SERVICE}/skus "
+        f"on {today}: {result.kept} of {result.seen} SKUs are custom-training machine, accelerator or boot disk rates."
+    )
+    path = Path(out) if out else Path(__file__).resolve().parent / "data" / "prices.json"
+    text = json.dumps(book_to_json(result.book, note=note), indent=2, ensure_ascii=False) + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    click.echo(
+        f"Wrote {len(result.book.entries)} prices from {result.kept} of {result.seen} SKUs to {path} "
+        f"(prices of {today})."
+    )
+    for key in result.conflicts:
+        click.echo(f"Note: two SKUs price {key}; the later effectiveTime was kept.")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     # planner builds large, long-lived trees (10,000 job specs) and few reference cycles: the
     # default collector thresholds would re-walk them hundreds of times per run.
