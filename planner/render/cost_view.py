@@ -33,6 +33,10 @@ _SHORT: Final = {
 _PROVISIONING_WORDS: Final = {"spot": "SPOT", "flex-start": "FLEX_START"}
 _POOL: Final = re.compile(r"^jobSpec\.workerPoolSpecs\[(\d+)\]\.?(.*)$")
 MAX_PHRASES: Final = 3
+_FIRST: Final = {
+    name: i
+    for i, name in enumerate(("acceleratorCount", "acceleratorType", "replicaCount", "machineType", "strategy"))
+}
 
 
 def short_accelerator(name: str | None) -> str:
@@ -93,7 +97,9 @@ def change_phrases(change: Mapping[str, Any]) -> list[str]:
     """What changed in a few words (`4 → 8 A100`, `image …:1.4 → …:1.5`), at most MAX_PHRASES and `+N more`."""
     phrases: list[str] = []
     pools = {m.group(1) for c in change["changes"] if (m := _POOL.match(c["path"]))}
-    for field in change["changes"]:
+    # What changes the bill first (accelerators, replicas, machine, provisioning), then the rest.
+    ordered = sorted(change["changes"], key=lambda c: _FIRST.get(c["path"].rsplit(".", 1)[-1], len(_FIRST)))
+    for field in ordered:
         phrase = _phrase(field, change, len(pools) > 1)
         if phrase not in phrases:
             phrases.append(phrase)
