@@ -44,6 +44,7 @@ from planner.render.text import (
 
 TABLE_BUDGET: Final = 40_000
 SWEEP_MIN: Final = 3
+MAX_ALERT_ITEMS: Final = 30
 _CONSOLE: Final = "https://console.cloud.google.com/ai/platform/locations/{location}/training/{job}?project={project}"
 # CI context keys in the order shown, and their words.
 CONTEXT_WORDS: Final = (("commit", "commit"), ("pr", "PR"), ("actor", "by"), ("run", "run"), ("planner", "planner"))
@@ -79,7 +80,8 @@ def render_review_markdown(
         lines += [_prices_line(rows), ""]
     else:
         lines += [f"**{NO_CHANGES}**", ""]
-    warnings = _once([(c["address"], w) for c in rows for w in c["warnings"]] + [("", w) for w in doc["warnings"]])
+    job_warnings = [(c["address"], _generic(w, c)) for c in rows for w in c["warnings"]]
+    warnings = _once(job_warnings + [("", w) for w in doc["warnings"]])
     if warnings:
         lines += [*alert("WARNING", warnings), ""]
     notes = _once([(c["address"], n) for c in [*rows, *noted_rows(doc)] for n in c["notes"]])
@@ -129,6 +131,14 @@ def _source_word(source: str) -> str:
     return "planner's bundled prices" if source == "bundled" else f"price file {os.path.basename(source)}"
 
 
+def _generic(warning: str, change: Mapping[str, Any]) -> str:
+    """A warning about the row's own job, worded so that the same warning for many jobs reads once."""
+    job = change["job"]
+    if job is None or job["name"] not in warning:
+        return warning
+    return warning.replace(job["name"], "its job")
+
+
 def _once(items: Sequence[tuple[str, str]]) -> list[str]:
     """Each distinct text once; the jobs it concerns listed before it (three, then how many more)."""
     by_text: dict[str, list[str]] = {}
@@ -143,6 +153,9 @@ def _once(items: Sequence[tuple[str, str]]) -> list[str]:
             continue
         names = ", ".join(code(a) for a in who[:3]) + (f" and {len(who) - 3} more" if len(who) > 3 else "")
         out.append(f"{names}: {escape(text)}")
+    if len(out) > MAX_ALERT_ITEMS:
+        rest = len(out) - MAX_ALERT_ITEMS
+        out = [*out[:MAX_ALERT_ITEMS], f"{rest} more (`planner plan` in text lists every one)"]
     return out
 
 
