@@ -125,7 +125,10 @@ def test_realistic_change(tmp_path: Path, emulator_factory) -> None:  # type: ig
     assert md.count("which is running") == 2
     assert "> - `b-t4`: replacing its job, which is running" in lines
     assert md.count("boot disk not counted") == 0
-    assert md.count("<details>") == 8
+    # One details block per table row: the sweep's says which jobs, what differs, and one spec.
+    assert md.count("<details>") == 4
+    assert "- jobs: `sweep-lr-1`, `sweep-lr-2`, `sweep-lr-3`, `sweep-lr-4`, `sweep-lr-5`" in lines
+    assert "- they differ in: `jobSpec.workerPoolSpecs[0].containerSpec.args`" in lines
 
 
 def test_thousand_changes_stay_under_githubs_limit() -> None:
@@ -215,3 +218,34 @@ def test_a_thousand_job_sweep_is_one_row() -> None:
     # 1000 × 0.22 = 220 per hour; 1000 × 36.96 = 36,960 up to the timeouts.
     assert "**Cost: +$220.00/h, up to +$36,960.00 (timeouts) for 1000 new jobs; stops $0.00/h**" in md
     assert len(md) < GITHUB_LIMIT
+
+
+def _system_python_with_markdown() -> str | None:
+    import shutil
+    import subprocess
+
+    for python in ("/usr/bin/python3", shutil.which("python3")):
+        if python and subprocess.run([python, "-c", "import markdown"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def test_realistic_change_in_a_real_browser(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    """The markdown as HTML in headless Chromium (skipped where chromium or python-markdown is missing)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    python = _system_python_with_markdown()
+    if shutil.which("chromium") is None or python is None:
+        pytest.skip("needs chromium and python3-markdown (Debian packages)")
+    source = tmp_path / "review.md"
+    source.write_text(realistic_markdown(tmp_path, emulator_factory))
+    png = tmp_path / "review.png"
+    script = Path(__file__).resolve().parent / "review_screenshot.py"
+    subprocess.run([python, str(script), str(source), str(png)], check=True, capture_output=True, timeout=180)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    page = png.with_suffix(".html").read_text()
+    assert "<td>replace: 1 → 2 T4, image …:1.4 → …:1.5</td>" in page
+    assert '<blockquote class="warning">' in page

@@ -35,6 +35,7 @@ from planner.render.text import (
     counts_line,
     field_lines,
     header,
+    leaves,
     noted_rows,
     short_job,
     spec_lines,
@@ -45,6 +46,7 @@ from planner.render.text import (
 TABLE_BUDGET: Final = 40_000
 SWEEP_MIN: Final = 3
 MAX_ALERT_ITEMS: Final = 30
+SWEEP_NAMES: Final = 20
 _CONSOLE: Final = "https://console.cloud.google.com/ai/platform/locations/{location}/training/{job}?project={project}"
 # CI context keys in the order shown, and their words.
 CONTEXT_WORDS: Final = (("commit", "commit"), ("pr", "PR"), ("actor", "by"), ("run", "run"), ("planner", "planner"))
@@ -62,6 +64,7 @@ def render_review_markdown(
     doc: Mapping[str, Any], *, context: Mapping[str, str] | None = None, show_sensitive: bool = False
 ) -> str:
     rows = changed_rows(doc)
+    groups = _groups(rows)
     lines = [f"## planner plan: workspace {code(doc['workspace'])}", ""]
     ctx = _context_line(context or {})
     if ctx:
@@ -70,7 +73,7 @@ def render_review_markdown(
         lines += [f"Targeting {', '.join(code(t) for t in doc['targets'])} (other jobs are not planned).", ""]
     if rows:
         head = ("", "Job", "Change", "Resources", "Cost", "Project / location", "Console")
-        lines += _budgeted_table(head, [_cells(group) for group in _groups(rows)])
+        lines += _budgeted_table(head, [_cells(group) for group in groups])
         lines += ["", f"**{counts_line(doc)}**  "]
         t = totals(rows)
         lines += [f"**{escape(footer(t))}**  ", escape(net_line(t)), ""]
@@ -88,7 +91,7 @@ def render_review_markdown(
     notes += [escape(n) for n in cost_notes(rows)]
     if notes:
         lines += [*alert("NOTE", notes), ""]
-    lines += budgeted(lines, rows, lambda c: _details(c, show_sensitive))
+    lines += budgeted(lines, [{"group": g} for g in groups], lambda e: _group_details(e["group"], show_sensitive))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -266,6 +269,40 @@ def _budgeted_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[
             "(`planner plan --format json` lists every change).",
         ]
     return lines
+
+
+def _group_details(group: Sequence[Mapping[str, Any]], show_sensitive: bool) -> list[str]:
+    """One details block per row of the table: a sweep shows its jobs, what differs, and one spec."""
+    if len(group) == 1:
+        return _details(group[0], show_sensitive)
+    first = group[0]
+    name = _common_start([c["address"] for c in group]) + "…"
+    summary = (
+        f"<code>{html.escape(ACTION_SYMBOLS['create'])}</code> <b>{html.escape(name)}</b> "
+        f"×{len(group)} will be created (a sweep)"
+    )
+    shown = ", ".join(code(c["address"]) for c in group[:SWEEP_NAMES])
+    if len(group) > SWEEP_NAMES:
+        shown += f" and {len(group) - SWEEP_NAMES} more"
+    body = [f"- jobs: {shown}"]
+    varying = _varying([c["after"] or {} for c in group])
+    if varying:
+        body.append(f"- they differ in: {', '.join(code(p) for p in varying[:SWEEP_NAMES])}")
+    body.append(f"- the spec of {code(first['address'])}:")
+    diff = spec_lines(first["after"], show_sensitive=show_sensitive)
+    body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    return details(summary, body)
+
+
+def _varying(specs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The leaf paths whose values are not the same in every spec (displayName aside)."""
+    values: dict[str, set[str]] = {}
+    present: dict[str, int] = {}
+    for spec in specs:
+        for path, _parts, value in leaves("", [], spec):
+            values.setdefault(path, set()).add(repr(value))
+            present[path] = present.get(path, 0) + 1
+    return sorted(p for p in values if p != "displayName" and (len(values[p]) > 1 or present[p] < len(specs)))
 
 
 def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
