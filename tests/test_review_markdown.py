@@ -218,6 +218,9 @@ def test_a_thousand_job_sweep_is_one_row() -> None:
     # 1000 × 0.22 = 220 per hour; 1000 × 36.96 = 36,960 up to the timeouts.
     assert "**Cost: +$220.00/h, up to +$36,960.00 (timeouts) for 1000 new jobs; stops $0.00/h**" in md
     assert len(md) < GITHUB_LIMIT
+    # The text view's cost summary folds the sweep the same way.
+    text = render_plan(plan, "text")
+    assert "    + sweep-0… ×1000  n1-standard-4 × 1  each +$0.22/h, up to $36.96\n" in text
 
 
 def _system_python_with_markdown() -> str | None:

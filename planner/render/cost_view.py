@@ -33,9 +33,9 @@ _SHORT: Final = {
 _PROVISIONING_WORDS: Final = {"spot": "SPOT", "flex-start": "FLEX_START"}
 _POOL: Final = re.compile(r"^jobSpec\.workerPoolSpecs\[(\d+)\]\.?(.*)$")
 MAX_PHRASES: Final = 3
+SWEEP_MIN: Final = 3  # this many creates of the same resources, cost and place are shown as one sweep
 _FIRST: Final = {
-    name: i
-    for i, name in enumerate(("acceleratorCount", "acceleratorType", "replicaCount", "machineType", "strategy"))
+    name: i for i, name in enumerate(("acceleratorCount", "acceleratorType", "replicaCount", "machineType", "strategy"))
 }
 
 
@@ -213,20 +213,69 @@ def cost_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"{note} ({n} {'job' if n == 1 else 'jobs'})" if n > 1 else note for note, n in seen.items()]
 
 
+def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Rows in order, with SWEEP_MIN or more creates of the same resources, cost and place as one group."""
+    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    order: list[tuple[str, ...]] = []
+    for change in rows:
+        key: tuple[str, ...]
+        if change["action"] == "create" and change.get("cost"):
+            key = (
+                "sweep",
+                change["project"],
+                change["location"],
+                resources_text(shown_estimate(change)),
+                cost_text(change),
+            )
+        else:
+            key = ("row", change["address"], str(len(order)))
+        if key not in keyed:
+            keyed[key] = []
+            order.append(key)
+        keyed[key].append(change)
+    out: list[list[Mapping[str, Any]]] = []
+    for key in order:
+        group = keyed[key]
+        if key[0] == "sweep" and len(group) < SWEEP_MIN:
+            out.extend([c] for c in group)
+        else:
+            out.append(group)
+    return out
+
+
+def common_start(names: Sequence[str]) -> str:
+    """The longest start all addresses share (characters, not path parts)."""
+    first, last = min(names), max(names)
+    n = 0
+    while n < len(first) and n < len(last) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _group_name(group: Sequence[Mapping[str, Any]]) -> str:
+    if len(group) == 1:
+        return str(group[0]["address"])
+    return f"{common_start([c['address'] for c in group])}… ×{len(group)}"
+
+
 def text_cost_lines(doc: Mapping[str, Any], style: Style) -> tuple[list[str], list[str]]:
     """The text view's cost summary (one line per priced change, notes once) and its footer lines."""
     rows = [c for c in doc["resource_changes"] if c.get("cost")]
     if not rows:
         return [], []
-    width = max(len(c["address"]) for c in rows)
+    groups = sweep_groups(rows)
+    names = [_group_name(g) for g in groups]
+    width = max(len(n) for n in names)
     out = [style.bold("Cost and resources:")]
-    for c in rows:
+    for group, name in zip(groups, names, strict=True):
+        c = group[0]
         symbol = style.action(c["action"], f"{ACTION_SYMBOLS[c['action']]:>3}")
         phrases = change_phrases(c) if c["action"] == "replace" else []
         what = resources_text(shown_estimate(c))
         if phrases:
             what += f" ({', '.join(phrases)})"
-        out.append(f"  {symbol} {c['address']:<{width}}  {what}  {cost_text(c)}")
+        cost = cost_text(c) if len(group) == 1 else f"each {cost_text(c)}"
+        out.append(f"  {symbol} {name:<{width}}  {what}  {cost}")
     out += [f"  Note: {n}" for n in cost_notes(rows)]
     out.append("")
     t = totals(rows)

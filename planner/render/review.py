@@ -21,11 +21,13 @@ from urllib.parse import quote
 from planner.pricing.cost import footer, totals
 from planner.render.cost_view import (
     change_phrases,
+    common_start,
     cost_notes,
     cost_text,
     net_line,
     resources_text,
     shown_estimate,
+    sweep_groups,
 )
 from planner.render.markdown import alert, budgeted, code, details, escape, fenced, table
 from planner.render.style import ACTION_SYMBOLS
@@ -44,7 +46,6 @@ from planner.render.text import (
 )
 
 TABLE_BUDGET: Final = 40_000
-SWEEP_MIN: Final = 3
 MAX_ALERT_ITEMS: Final = 30
 SWEEP_NAMES: Final = 20
 _CONSOLE: Final = "https://console.cloud.google.com/ai/platform/locations/{location}/training/{job}?project={project}"
@@ -64,7 +65,7 @@ def render_review_markdown(
     doc: Mapping[str, Any], *, context: Mapping[str, str] | None = None, show_sensitive: bool = False
 ) -> str:
     rows = changed_rows(doc)
-    groups = _groups(rows)
+    groups = sweep_groups(rows)
     lines = [f"## planner plan: workspace {code(doc['workspace'])}", ""]
     ctx = _context_line(context or {})
     if ctx:
@@ -162,42 +163,12 @@ def _once(items: Sequence[tuple[str, str]]) -> list[str]:
     return out
 
 
-def _groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    """Rows in order, with SWEEP_MIN or more creates of the same resources, cost and place as one group."""
-    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    order: list[tuple[str, ...]] = []
-    for change in rows:
-        key: tuple[str, ...]
-        if change["action"] == "create" and change.get("cost"):
-            key = (
-                "sweep",
-                change["project"],
-                change["location"],
-                resources_text(shown_estimate(change)),
-                cost_text(change),
-            )
-        else:
-            key = ("row", change["address"], str(len(order)))
-        if key not in keyed:
-            keyed[key] = []
-            order.append(key)
-        keyed[key].append(change)
-    out: list[list[Mapping[str, Any]]] = []
-    for key in order:
-        group = keyed[key]
-        if key[0] == "sweep" and len(group) < SWEEP_MIN:
-            out.extend([c] for c in group)
-        else:
-            out.append(group)
-    return out
-
-
 def _cells(group: Sequence[Mapping[str, Any]]) -> list[str]:
     first = group[0]
     action = first["action"]
     where = f"{code(first['project'], cell=True)} / {code(first['location'], cell=True)}"
     if len(group) > 1:
-        prefix = _common_start([c["address"] for c in group])
+        prefix = common_start([c["address"] for c in group])
         name = f"{code(prefix + '…', cell=True)} ×{len(group)}" if len(prefix) >= 2 else f"{len(group)} jobs"
         cost = cost_text(first)
         return [
@@ -218,15 +189,6 @@ def _cells(group: Sequence[Mapping[str, Any]]) -> list[str]:
         where,
         _console_cell(first),
     ]
-
-
-def _common_start(names: Sequence[str]) -> str:
-    """The longest start all addresses share (characters, not path parts)."""
-    first, last = min(names), max(names)
-    n = 0
-    while n < len(first) and n < len(last) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 def _change_cell(change: Mapping[str, Any]) -> str:
@@ -276,7 +238,7 @@ def _group_details(group: Sequence[Mapping[str, Any]], show_sensitive: bool) -> 
     if len(group) == 1:
         return _details(group[0], show_sensitive)
     first = group[0]
-    name = _common_start([c["address"] for c in group]) + "…"
+    name = common_start([c["address"] for c in group]) + "…"
     summary = (
         f"<code>{html.escape(ACTION_SYMBOLS['create'])}</code> <b>{html.escape(name)}</b> "
         f"×{len(group)} will be created (a sweep)"
