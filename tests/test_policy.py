@@ -209,3 +209,17 @@ def test_policy_in_the_configuration_and_in_a_file(tmp_path: Path, emulator) -> 
     assert "big: policy requiredLabels (team.yaml:1:1): missing label owner" in result.err
     assert "big: policy requireSpotOrFlexAboveGpus (jobs.yaml:5:3): 8 GPUs on demand" in result.err
     assert all(r.method == "GET" for r in emulator.request_log.records)
+
+
+def test_a_saved_plan_keeps_its_costs(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "jobs.yaml").write_text(CONFIG.format(policy=""))
+    cli = Cli(tmp_path, emulator, env={"GITHUB_SHA": "feedfacecafe0000", "GITHUB_REF": "refs/pull/7/merge"})
+    saved = cli.run("plan", "jobs.yaml", "--price-file", str(PRICES), "-o", "plan.json")
+    assert saved.code == 0, saved
+    shown = cli.run("show", "plan.json", "--format", "markdown", backend=False)
+    assert shown.code == 0, shown
+    assert "commit `feedfacecafe` · PR #7 · planner " in shown.out
+    assert "| 8 × A100 · a2-highgpu-8g × 1 | +$34.02/h, up to $340.20 |" in shown.out
+    applied = cli.run("apply", "plan.json")
+    assert applied.code == 0, applied
+    assert "Cost: +$34.02/h, up to +$340.20 (timeouts) for 1 new job; stops $0.00/h" in applied.out
