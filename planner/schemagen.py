@@ -427,7 +427,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
             "version": {"const": 1, "description": "Format version; always 1."},
             **location_props,
             "defaults": {"$ref": "#/$defs/jobDefaults"},
-            "policy": {"$ref": "#/$defs/policy"},
+            "policy": _policy_schema(),
             "jobs": {
                 "type": "object",
                 "description": "Jobs by address: unique across all files, lowercase letters, digits and '-'.",
@@ -439,16 +439,12 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
                 "additionalProperties": {"$ref": "#/$defs/job"},
             },
         },
-        "$defs": {
-            "job": job,
-            "jobDefaults": defaults,
-            "lifecycle": copy.deepcopy(LIFECYCLE_SCHEMA),
-            "policy": _policy_schema(),
-        },
+        "$defs": {"job": job, "jobDefaults": defaults, "lifecycle": copy.deepcopy(LIFECYCLE_SCHEMA)},
     }
 
 
 def _policy_schema() -> dict[str, Any]:
+    # planner.policy owns the rules; imported here only, so loading schemagen stays light.
     from planner.policy import policy_schema
 
     return policy_schema()
