@@ -280,3 +280,19 @@ def test_unpriced_plan_documents_are_unchanged() -> None:
 
     plan = make_plan(desired, None, Live(jobs={}), PlanOptions())
     assert "cost" not in plan_to_json(plan)["resource_changes"][0]
+
+
+def test_old_price_file_warns_in_the_plan(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    from cli_harness import Cli
+
+    old = __import__("json").loads(PRICES.read_text())
+    old["retrieved_at"] = "2020-01-01"
+    (tmp_path / "old.json").write_text(__import__("json").dumps(old))
+    (tmp_path / "jobs.yaml").write_text(CONFIG)
+    result = Cli(tmp_path, emulator).run("plan", "jobs.yaml", "--price-file", "old.json", "--format", "markdown")
+    assert result.code == 0, result
+    assert result.out.count("prices are ") == 1
+    assert "days old (retrieved 2020-01-01, old.json); run " in result.out
+    # Prices of 2020-01-01 are what the rows cite.
+    assert "prices of 2020-01-01" not in result.out  # every rate was found
+    assert "price file old.json of 2020-01-01" in result.out
