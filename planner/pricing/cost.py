@@ -121,29 +121,41 @@ def pools_of(spec: Mapping[str, Any]) -> tuple[Pool, ...]:
     return tuple(out)
 
 
-def estimate(spec: Mapping[str, Any], region: str, book: PriceBook) -> Estimate:
-    """The cost of running one job spec (desired body or live spec; canonicalised here)."""
-    spec = canonical_spec(spec)
+def estimate(spec: Mapping[str, Any], region: str, book: PriceBook, *, canonical: bool = False) -> Estimate:
+    """The cost of running one job spec: a desired body, or (canonical=True) a canonical spec as-is."""
+    if not canonical:
+        spec = canonical_spec(spec)
     provisioning = provisioning_of(spec)
     hours = hours_bound(spec)
     pools = pools_of(spec)
     persistent = _dict(spec.get("jobSpec")).get("persistentResourceId")
-    base = Estimate(
-        hourly_usd=None,
-        max_usd=None,
+    hourly: float | None = 0.0
+    missing: list[str] = []
+    notes: list[str] = []
+    if persistent:
+        notes.append(f"runs on persistent resource {persistent}: no extra cost (the resource is billed on its own)")
+    else:
+        hourly = _hourly(pools, region, provisioning, book, missing, notes)
+    return Estimate(
+        hourly_usd=hourly,
+        max_usd=None if hourly is None else hourly * hours,
         hours_bound=hours,
         provisioning=provisioning,
         region=region,
         price_source=book.origin,
         prices_date=book.retrieved_at,
         pools=pools,
+        persistent_resource=str(persistent) if persistent else None,
+        missing=tuple(missing),
+        notes=tuple(notes),
     )
-    if persistent:
-        note = f"runs on persistent resource {persistent}: no extra cost (the resource is billed on its own)"
-        return replace(base, hourly_usd=0.0, max_usd=0.0, persistent_resource=str(persistent), notes=(note,))
+
+
+def _hourly(
+    pools: tuple[Pool, ...], region: str, provisioning: str, book: PriceBook, missing: list[str], notes: list[str]
+) -> float | None:
+    """The summed rate of the pools, or None (and what is missing) if a machine or accelerator rate is."""
     hourly = 0.0
-    missing: list[str] = []
-    notes: list[str] = []
     for pool in pools:
         machine = book.rate("machine", pool.machine_type, region, provisioning)
         per_replica = 0.0
@@ -165,9 +177,7 @@ def estimate(spec: Mapping[str, Any], region: str, book: PriceBook) -> Estimate:
         else:
             per_replica += pool.boot_disk_gb * disk.usd
         hourly += pool.replica_count * per_replica
-    if missing:
-        return replace(base, missing=tuple(missing), notes=tuple(notes))
-    return replace(base, hourly_usd=hourly, max_usd=hourly * hours, notes=tuple(notes))
+    return None if missing else hourly
 
 
 def annotate(plan: Plan, live: Live, prior: State | None, book: PriceBook) -> Plan:
@@ -192,7 +202,8 @@ def _change_cost(
         return None
     after = None
     if change.action in (Action.CREATE, Action.REPLACE) and change.after is not None:
-        after = estimate(change.after, change.location, book).to_json()
+        # A change's `after`, a live job's and a state record's spec are all canonical already.
+        after = estimate(change.after, change.location, book, canonical=True).to_json()
     before = None
     running = False
     if change.job_name and change.action is not Action.CREATE:
@@ -209,7 +220,7 @@ def _change_cost(
             if record is not None and record.name == change.job_name:
                 spec = record.spec
         if spec is not None:
-            before = estimate(spec, region, book).to_json()
+            before = estimate(spec, region, book, canonical=True).to_json()
     return {"after": after, "before": before, "stops_running": running and before is not None}
 
 
