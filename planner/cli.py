@@ -510,11 +510,63 @@ plan_options = _compose(
 )
 
 
+cost_options = _compose(
+    click.option("--price-file", metavar="FILE", help="Prices to use instead of the bundled ones (e.g. negotiated)."),
+    click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Fail if the plan may cost more."),
+    click.option("--policy", "policy_file", metavar="FILE", help="Policy rules (YAML); see README, Cost and policy."),
+)
+
+
+def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mapping[str, Any]) -> Any:
+    """The plan with its costs, a warning if the prices are old, and the policy gates passed."""
+    from dataclasses import replace
+
+    from planner.policy import check, config_policy, load_policy_file, max_cost_policy, refuse
+    from planner.pricing.cost import annotate
+    from planner.pricing.prices import load_book
+
+    book = load_book(opts.get("price_file"))
+    plan = annotate(plan, live, prior, book)
+    stale = book.stale_warning(datetime.now(UTC).date())
+    if stale:
+        plan = replace(plan, warnings=(*plan.warnings, stale))
+    policy = config_policy(files)
+    if opts.get("policy_file"):
+        policy = policy.combine(load_policy_file(opts["policy_file"]))
+    if opts.get("max_cost") is not None:
+        policy = policy.combine(max_cost_policy(opts["max_cost"]))
+    violations = check(plan, policy) if not policy.empty else []
+    if violations:
+        raise refuse(violations)
+    return plan
+
+
+def _ci_context() -> dict[str, str]:
+    """Commit, PR number, actor and run of the CI job (GitHub Actions, GitLab CI), for the PR view."""
+    env = os.environ
+    context = {"planner": __version__}
+    commit = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
+    if commit:
+        context["commit"] = commit
+    ref = env.get("GITHUB_REF", "")
+    pr = env.get("CI_MERGE_REQUEST_IID") or (ref.split("/")[2] if ref.startswith("refs/pull/") else "")
+    if pr:
+        context["pr"] = pr
+    actor = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN")
+    if actor:
+        context["actor"] = actor
+    run = env.get("GITHUB_RUN_ID") or env.get("CI_PIPELINE_ID")
+    if run:
+        context["run"] = run
+    return context
+
+
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="FILE", help="Save the plan for `planner apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @plan_options
+@cost_options
 @variable_options
 @backend_options
 @view_options
@@ -537,14 +589,16 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
                 backend, client, store, desired, opts["targets"], refresher, prep.read_prior, opts["replace"]
             )
     _RETAINED.append((desired, planned))
-    plan = planned.plan
+    plan = _priced(planned.plan, planned.live, planned.prior, desired.files, opts)
     if out:
         doc = plan_to_json(plan, for_file=True)
         doc["config"] = {"files": list(desired.files), "hash": desired.config_hash}
         _write_private(Path(out), json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if not opts["quiet"] or opts["fmt"] != "text":
         color = _use_color(opts["no_color"])
-        text = render_plan(plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"])
+        text = render_plan(
+            plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"], context=_ci_context()
+        )
         click.echo(text.rstrip("\n"))
     if out and not opts["quiet"] and opts["fmt"] == "text":
         click.echo(f"\nSaved the plan to {out}. To perform exactly these actions, run: planner apply {out}")
@@ -590,6 +644,7 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @click.option("--timeout", "outcome_timeout", default=None, metavar="DURATION",
               help="With --wait: stop waiting after this long and exit 5 (the jobs keep running).")
 @plan_options
+@cost_options
 @variable_options
 @backend_options
 @view_options
@@ -636,6 +691,7 @@ def apply_command(
                 with _long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"], replace=opts["replace"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
+                plan = _priced(plan, live, prior, desired.files if desired is not None else (), opts)
             fresh = refreshed(prior, live) if prior is not None else None
             if not opts["quiet"] or not plan.has_changes:
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())
@@ -1082,7 +1138,8 @@ def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_
     from planner.render import render_plan
 
     plan = plan_from_json(_read_plan_file(planfile))
-    _emit(render_plan(plan, fmt, color=_use_color(no_color) and not out, show_sensitive=show_sensitive), out)
+    color = _use_color(no_color) and not out
+    _emit(render_plan(plan, fmt, color=color, show_sensitive=show_sensitive, context=_ci_context()), out)
     return EXIT_OK
 
 
@@ -1412,6 +1469,75 @@ def emulator_serve(**opts: Any) -> int:
 
 
 # -- entry point: the one place errors become exit codes ------------------------------------------
+
+
+# -- pricing ----------------------------------------------------------------------------------
+
+
+@cli.group("pricing")
+def pricing_group() -> None:
+    """The price file behind plan costs."""
+
+
+@pricing_group.command("refresh")
+@click.option("--out", "out", metavar="FILE", help="Where to write the price file [planner/data/prices.json].")
+@click.option("--endpoint", metavar="URL", help="Cloud Billing Catalog API root [PLANNER_BILLING_ENDPOINT].")
+@click.option("--service", default=None, metavar="ID", help="Billing service ID [Vertex AI: C7E2-9256-1C43].")
+def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) -> int:
+    """Rebuild the price file from the Cloud Billing Catalog API (Vertex AI custom-training SKUs)."""
+    import httpx
+
+    from planner.api.endpoint import parse_endpoint
+    from planner.pricing.catalog import DEFAULT_BASE_URL, VERTEX_AI_SERVICE, refresh
+    from planner.pricing.prices import book_to_json
+
+    url = endpoint or os.environ.get("PLANNER_BILLING_ENDPOINT") or DEFAULT_BASE_URL
+    parsed = parse_endpoint(url)
+    base = parsed.override or DEFAULT_BASE_URL
+    headers = {}
+    auth: Any = None
+    api_key = os.environ.get("PLANNER_BILLING_API_KEY")
+    if parsed.anonymous:
+        pass
+    elif api_key:
+        # A header rather than ?key=: URLs end up in logs and error messages, headers do not.
+        headers["X-Goog-Api-Key"] = api_key
+    else:
+        import google.auth
+
+        from planner.api.auth import GoogleAuth
+
+        try:
+            credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        except google.auth.exceptions.DefaultCredentialsError as err:
+            raise UsageError(
+                "no credentials for the Cloud Billing Catalog API",
+                hint="set PLANNER_BILLING_API_KEY, or sign in with `gcloud auth application-default login`",
+            ) from err
+        auth = GoogleAuth(credentials)
+    today = datetime.now(UTC).date().isoformat()
+    try:
+        with httpx.Client(headers=headers, auth=auth, timeout=60.0) as http:
+            result = refresh(http, base, service or VERTEX_AI_SERVICE, today)
+    finally:
+        if auth is not None:
+            auth.close()
+    note = (
+        f"Written by `planner pricing refresh` from {base.rstrip('/')}/v1/services/{service or VERTEX_AI_SERVICE}/skus "
+        f"on {today}: {result.kept} of {result.seen} SKUs are custom-training machine, accelerator or boot disk rates."
+    )
+    path = Path(out) if out else Path(__file__).resolve().parent / "data" / "prices.json"
+    text = json.dumps(book_to_json(result.book, note=note), indent=2, ensure_ascii=False) + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    click.echo(
+        f"Wrote {len(result.book.entries)} prices from {result.kept} of {result.seen} SKUs to {path} "
+        f"(prices of {today})."
+    )
+    for key in result.conflicts:
+        click.echo(f"Note: two SKUs price {key}; the later effectiveTime was kept.")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -114,6 +114,8 @@ class ResourceChange:
     lifecycle: Lifecycle | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # {"after", "before", "stops_running"} from planner.pricing.cost.annotate; None: not priced.
+    cost: Mapping[str, Any] | None = None
 
     @property
     def reason_text(self) -> str:
@@ -684,7 +686,7 @@ def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = F
 
 def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]:
     lifecycle = change.lifecycle
-    return {
+    doc: dict[str, Any] = {
         "address": change.address,
         "action": change.action.value,
         "action_reason": change.reason.value,
@@ -709,6 +711,10 @@ def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]
         "notes": list(change.notes),
         "warnings": list(change.warnings),
     }
+    # Only priced plans carry cost (planner.pricing); unpriced documents stay as they were.
+    if change.cost is not None:
+        doc["cost"] = change.cost
+    return doc
 
 
 def plan_from_json(doc: Mapping[str, Any]) -> Plan:
@@ -754,6 +760,7 @@ def plan_from_json(doc: Mapping[str, Any]) -> Plan:
                 lifecycle=lifecycle,
                 notes=tuple(c.get("notes", ())),
                 warnings=tuple(c.get("warnings", ())),
+                cost=c.get("cost"),
             )
         )
     prior = doc.get("prior_state") or {}

@@ -473,6 +473,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
             **location_props,
             "defaults": {"$ref": "#/$defs/jobDefaults"},
             "templates": copy.deepcopy(TEMPLATES_SCHEMA),
+            "policy": _policy_schema(),
             "jobs": {
                 "type": "object",
                 "description": "Jobs by address: unique across all files, lowercase letters, digits and '-'.",
@@ -486,6 +487,13 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
         },
         "$defs": {"job": job, "jobDefaults": defaults, "lifecycle": copy.deepcopy(LIFECYCLE_SCHEMA)},
     }
+
+
+def _policy_schema() -> dict[str, Any]:
+    # planner.policy owns the rules; imported here only, so loading schemagen stays light.
+    from planner.policy import policy_schema
+
+    return policy_schema()
 
 
 def dump(schema: Mapping[str, Any]) -> str:

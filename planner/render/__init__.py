@@ -7,13 +7,16 @@ the same way everywhere unless show_sensitive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from planner.drift import DriftReport
 from planner.errors import PlannerError
 from planner.plan import Plan, plan_to_json
+from planner.render.cost_view import priced
 from planner.render.json_view import drift_to_json, dump
 from planner.render.markdown import render_drift_markdown, render_plan_markdown
+from planner.render.review import render_review_markdown
 from planner.render.text import render_drift_text, render_plan_text
 
 FORMATS: Final = ("text", "markdown", "json")
@@ -21,11 +24,23 @@ FORMATS: Final = ("text", "markdown", "json")
 __all__ = ["FORMATS", "drift_to_json", "render_drift", "render_plan"]
 
 
-def render_plan(plan: Plan, fmt: str, *, color: bool = False, show_sensitive: bool = False) -> str:
-    """The plan as `text`, `markdown` or `json`; colour (ANSI) applies to text only."""
+def render_plan(
+    plan: Plan,
+    fmt: str,
+    *,
+    color: bool = False,
+    show_sensitive: bool = False,
+    context: Mapping[str, str] | None = None,
+) -> str:
+    """The plan as `text`, `markdown` or `json`; colour (ANSI) applies to text only.
+
+    A priced plan's markdown is the PR view (render.review), with the CI `context` if given.
+    """
     doc = plan_to_json(plan, show_sensitive=show_sensitive)
     if fmt == "text":
         return render_plan_text(doc, color=color, show_sensitive=show_sensitive)
+    if fmt == "markdown" and priced(doc):
+        return render_review_markdown(doc, context=context, show_sensitive=show_sensitive)
     if fmt == "markdown":
         return render_plan_markdown(doc, show_sensitive=show_sensitive)
     if fmt == "json":

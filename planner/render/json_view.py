@@ -183,6 +183,8 @@ def plan_schema() -> dict[str, Any]:
             "warnings": _STRINGS,
         }
     )
+    # Priced plans only (planner.pricing): not required, so unpriced documents validate too.
+    change["properties"]["cost"] = _nullable(_cost_schema())
     properties: dict[str, Any] = {
         "format_version": {"const": PLAN_FORMAT_VERSION},
         "planner_version": _STRING,
@@ -215,6 +217,43 @@ def plan_schema() -> dict[str, Any]:
         **schema,
         "$defs": {"resource_change": change, "field_change": _field_change_schema()},
     }
+
+
+def _cost_schema() -> dict[str, Any]:
+    money = {"type": ["number", "null"], "minimum": 0}
+    pool = _obj(
+        {
+            "machine_type": _STRING,
+            "replica_count": _COUNT,
+            "accelerator_type": _NULLABLE_STRING,
+            "accelerator_count": _COUNT,
+            "boot_disk_type": _STRING,
+            "boot_disk_gb": _COUNT,
+        }
+    )
+    estimate = _obj(
+        {
+            "hourly_usd": {**money, "description": "USD per hour while it runs; null when a price is missing"},
+            "max_usd": {**money, "description": "hourly_usd for hours_bound hours; null when a price is missing"},
+            "hours_bound": {"type": "number", "description": "scheduling.timeout in hours (7 days when unset)"},
+            "provisioning": {"enum": ["on-demand", "spot", "flex-start"]},
+            "region": _STRING,
+            "price_source": {"type": "string", "description": "`bundled` or the --price-file path"},
+            "prices_date": {"type": "string", "description": "retrieved_at of the prices used"},
+            "pools": {"type": "array", "items": pool},
+            "persistent_resource": _NULLABLE_STRING,
+            "missing": {**_STRINGS, "description": "prices not found: no price for X in R in prices of D"},
+            "notes": _STRINGS,
+        }
+    )
+    return _obj(
+        {
+            "after": _nullable({**estimate, "description": "the job this change creates"}),
+            "before": _nullable({**estimate, "description": "the job this change cancels, deletes or replaces"}),
+            "stops_running": {"type": "boolean", "description": "the before job is active, so its rate stops"},
+        },
+        description="cost of the change (priced plans only)",
+    )
 
 
 def drift_schema() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from planner import apimodel
 from planner.diff import MASK, PathPart, is_sensitive, mask_value, parse_path
+from planner.render.cost_view import text_cost_lines
 from planner.render.style import ACTION_SYMBOLS, Style
 from planner.render.sweeps import group_rows
 
@@ -248,8 +249,11 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False, show_sensit
         lines.append("")
     for warning in doc["warnings"]:
         lines += [f"{style.paint('Warning:', 'bold', 'yellow')} {warning}", ""]
+    cost_block, cost_footer = text_cost_lines(doc, style)  # priced plans only (planner.pricing)
+    lines += cost_block
     if rows:
         lines.append(f"{style.bold('Plan:')} {counts_line(doc).removeprefix('Plan: ')}")
+        lines += cost_footer
     else:
         lines.append(style.bold(NO_CHANGES))
     return "\n".join(lines) + "\n"
