@@ -146,6 +146,36 @@ variable_options = _compose(
     click.option("--var-file", "var_files", multiple=True, metavar="FILE", help="YAML mapping of variables."),
 )
 
+hardware_options = _compose(
+    click.option(
+        "--allow-unknown-hardware",
+        is_flag=True,
+        help="Trust machine types outside planner's catalog (no warning); region gaps become warnings.",
+    ),
+    click.option(
+        "--hardware-catalog",
+        metavar="FILE",
+        help="YAML file adding private machine types and regions to planner's hardware catalog.",
+    ),
+)
+
+
+def _hardware(opts: Mapping[str, Any]) -> Any:
+    """The hardware options of a command (None when both flags are left out: the default catalog)."""
+    if not opts.get("allow_unknown_hardware") and not opts.get("hardware_catalog"):
+        return None
+    from planner.hardware import HardwareOptions, load_catalog
+
+    catalog = load_catalog(opts.get("hardware_catalog"))
+    return HardwareOptions(catalog=catalog, allow_unknown=bool(opts.get("allow_unknown_hardware")))
+
+
+def _warn(desired: Any) -> None:
+    """Configuration warnings (hardware outside the catalog, ignored settings), on stderr."""
+    for warning in getattr(desired, "warnings", ()):
+        click.echo(f"Warning: {warning}", err=True)
+
+
 backend_options = _compose(
     click.option("--workspace", default="default", show_default=True, help="Workspace (state and labels)."),
     click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
@@ -333,13 +363,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @variable_options
+@hardware_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str) -> int:
-    """Check desired-state files against the schema; nothing is sent anywhere."""
+def validate(
+    paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str, **hardware: Any
+) -> int:
+    """Check desired-state files against the schema and the hardware catalog; nothing is sent anywhere."""
     from planner.validate import load_desired
 
     try:
-        desired = load_desired(list(paths), variables=_variables(variables, var_files))
+        desired = load_desired(list(paths), variables=_variables(variables, var_files), hardware=_hardware(hardware))
     except ConfigError as err:
         if fmt == "json":
             doc = {
@@ -351,10 +384,12 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tupl
             return EXIT_ERROR
         raise
     if fmt == "json":
-        click.echo(
-            json.dumps({"valid": True, "error_count": 0, "diagnostics": [], "jobs": sorted(desired.jobs)}, indent=2)
-        )
+        doc = {"valid": True, "error_count": 0, "diagnostics": [], "jobs": sorted(desired.jobs)}
+        if desired.warnings:
+            doc["warnings"] = [w.to_json() for w in desired.warnings]
+        click.echo(json.dumps(doc, indent=2))
     else:
+        _warn(desired)
         count = len(desired.jobs)
         click.echo(f"Success: {count} job{'s' if count != 1 else ''} in {len(desired.files)} file(s) valid.")
     return EXIT_OK
@@ -505,6 +540,7 @@ plan_options = _compose(
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @plan_options
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
@@ -518,8 +554,14 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         store = backend.store()
         prep = _PlanPrep(backend, store, stack)
         desired = load_desired(
-            list(paths), variables=variables, on_valid=prep.on_valid, alongside=prep, alongside_cost=prep.cost
+            list(paths),
+            variables=variables,
+            on_valid=prep.on_valid,
+            alongside=prep,
+            alongside_cost=prep.cost,
+            hardware=_hardware(opts),
         )
+        _warn(desired)
         client, refresher = prep.ready()
         with _locked(store, "plan", backend.lock_timeout):
             planned = _plan(backend, client, store, desired, opts["targets"], refresher, prep.read_prior)
@@ -574,6 +616,7 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
 @plan_options
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, wait_timeout: str, **opts: Any) -> int:
@@ -590,7 +633,10 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
     desired = None
     if saved is None:
         with _long_lived():
-            desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+            desired = load_desired(
+                list(paths), variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
+            )
+        _warn(desired)
     elif opts["targets"]:
         raise UsageError("--target cannot be used with a saved plan: the plan already says what to do")
     with _backend(opts) as backend:
@@ -661,7 +707,9 @@ def _check_saved_plan(
     config = doc.get("config") or {}
     files = [f for f in config.get("files", []) if isinstance(f, str)]
     if files and all(Path(f).exists() for f in files):
-        current = load_desired(files, variables=_variables(opts["variables"], opts["var_files"]))
+        current = load_desired(
+            files, variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
+        )
         if current.config_hash != config.get("hash"):
             problems.append("the configuration files changed since the plan")
     if not problems:
@@ -1056,6 +1104,7 @@ def emulator_group() -> None:
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--lenient", is_flag=True, help="Accept jobs Vertex AI would refuse (no hardware/submit-time checks).")
 def emulator_serve(**opts: Any) -> int:
     """Serve the emulator until interrupted."""
     from planner.emulator import config_from_cli, serve_forever
@@ -1076,6 +1125,7 @@ def emulator_serve(**opts: Any) -> int:
         request_quota=opts["request_quota"],
         allow_remote=opts["allow_remote"],
         drop_rate=opts["drop_rate"],
+        lenient=opts["lenient"],
     )
     serve_forever(config)
     return EXIT_OK

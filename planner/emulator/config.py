@@ -55,6 +55,8 @@ class EmulatorConfig:
     max_body_bytes: int = 1024 * 1024
     # How often the append-only data log is fsync'd at most (every write is flushed to the OS).
     fsync_interval_seconds: float = 0.2
+    # Skip the hardware and submit-time checks (planner.hardware) that Vertex AI makes on create.
+    lenient: bool = False
 
     def __post_init__(self) -> None:
         problems = validate_config(self)
@@ -152,6 +154,7 @@ def config_from_cli(
     allow_remote: bool = False,
     drop_rate: float = 0.0,
     seed: int | None = None,
+    lenient: bool = False,
 ) -> EmulatorConfig:
     """The config for `planner emulator serve`; every bad value is a UsageError naming the flag.
 
@@ -204,4 +207,5 @@ def config_from_cli(
         request_quota=parse_quota(request_quota) if request_quota else None,
         allow_remote=allow_remote,
         seed=seed,
+        lenient=lenient,
     )

@@ -55,7 +55,9 @@ _RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 _NONE = ("", "ACCELERATOR_TYPE_UNSPECIFIED", 0)
 
 
-def check_job(job: Mapping[str, Any], location: str | None, catalog: Catalog, *, allow_unknown: bool = False) -> list[Finding]:
+def check_job(
+    job: Mapping[str, Any], location: str | None, catalog: Catalog, *, allow_unknown: bool = False
+) -> list[Finding]:
     """Every hardware and submit-time problem of one job, errors and warnings, in field order."""
     out: list[Finding] = []
     if isinstance(location, str) and location not in catalog.regions:
@@ -66,7 +68,8 @@ def check_job(job: Mapping[str, Any], location: str | None, catalog: Catalog, *,
         spec = {}
     pools = spec.get("workerPoolSpecs")
     pools = pools if isinstance(pools, list) else []
-    scheduling = spec.get("scheduling") if isinstance(spec.get("scheduling"), dict) else {}
+    raw_scheduling = spec.get("scheduling")
+    scheduling: Mapping[str, Any] = raw_scheduling if isinstance(raw_scheduling, dict) else {}
     strategy = scheduling.get("strategy")
     persistent = spec.get("persistentResourceId")
 
@@ -143,8 +146,8 @@ def _machine(
 ) -> str | None:
     """Checks one machineSpec; returns the accelerator it runs with (named or implied), if any."""
     name = machine.get("machineType")
-    accelerator = machine.get("acceleratorType")
-    accelerator = None if accelerator in _NONE else accelerator
+    raw = machine.get("acceleratorType")
+    accelerator: str | None = None if raw in _NONE else str(raw)
     count = _count(machine.get("acceleratorCount"))
     known = catalog.machine_types.get(name) if isinstance(name, str) else None
     both = catalog.messages.get("type_and_count")
@@ -155,7 +158,9 @@ def _machine(
                            f"(e.g. acceleratorCount: {_first_count(known, accelerator)})", api_message=both))
         return accelerator
     if accelerator is None and count > 0:
-        hint = f"acceleratorType: {next(iter(known.accelerators))}" if known and known.accelerators else "acceleratorType"
+        hint = "acceleratorType"
+        if known is not None and known.accelerators:
+            hint += f": {next(iter(known.accelerators))}"
         out.append(Finding((*base, "acceleratorCount"),
                            f"acceleratorCount {count} needs an acceleratorType: set both or neither (add {hint})",
                            api_message=both))
@@ -205,8 +210,12 @@ def _machine(
     if count not in allowed:
         fix = f"use acceleratorCount {_counts(allowed)}"
         if known.family == "n1":
-            more = [m for m in catalog.machines_for.get(accelerator, ())
-                    if catalog.machine_types[m].family == "n1" and count in catalog.machine_types[m].accelerators[accelerator]]
+            more = [
+                m
+                for m in catalog.machines_for.get(accelerator, ())
+                if catalog.machine_types[m].family == "n1"
+                and count in catalog.machine_types[m].accelerators[accelerator]
+            ]
             if more:
                 fix += f", or a smaller N1 machine type for {count} × {accelerator} ({', '.join(more[-3:])})"
         elif known.fixed:
@@ -300,7 +309,7 @@ def _counts(counts: Sequence[int]) -> str:
     return " or ".join(str(c) for c in counts)
 
 
-def _not_supported(catalog: Catalog, accelerator: str, machine: Any) -> str | None:
+def _not_supported(catalog: Catalog, accelerator: str | None, machine: Any) -> str | None:
     text = catalog.messages.get("accelerator_not_supported")
     return text.format(accelerator=accelerator, machine=machine) if text else None
 
