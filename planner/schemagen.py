@@ -475,9 +475,9 @@ def generate(repo_root: Path) -> dict[str, str]:
 
 def _hardware_catalog(repo_root: Path) -> dict[str, str]:
     # The hardware catalog is generated from schemas/ like the schemas; planner.hardware owns it.
-    from planner.hardware.catalog import generate_catalog
+    from planner.hardware.catalog import CATALOG_SOURCE, generate_catalog
 
-    return generate_catalog(repo_root)
+    return generate_catalog(repo_root) if (repo_root / CATALOG_SOURCE).exists() else {}
 
 
 def _view_schemas() -> dict[str, str]:

@@ -52,7 +52,7 @@ _NETWORK = re.compile(r"^projects/([^/]+)/global/networks/[^/]+$")
 _OUTPUT_URI = re.compile(r"^gs://[^/\s]+(/\S*)?$")
 _PERSISTENT_ID = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _RESERVATION_KEY = "compute.googleapis.com/reservation-name"
-_NONE = ("", "ACCELERATOR_TYPE_UNSPECIFIED", 0)
+_NONE = (None, "", "ACCELERATOR_TYPE_UNSPECIFIED", 0)
 
 
 def check_job(
@@ -336,10 +336,10 @@ def _scheduling(
         flex = ", ".join(sorted(catalog.flex_start_accelerators))
         for i, (_machine_type, accelerator, _count) in machines:
             if accelerator not in catalog.flex_start_accelerators:
-                what = accelerator or "no GPU"
+                what = f"not {accelerator}" if accelerator else "this pool has none"
                 path: Path = ("jobSpec", "workerPoolSpecs", i, "machineSpec")
                 out.append(Finding(path if accelerator is None else (*path, "acceleratorType"),
-                                   f"FLEX_START (Dynamic Workload Scheduler) needs one of {flex}, not {what}; "
+                                   f"FLEX_START (Dynamic Workload Scheduler) needs a GPU of {flex} ({what}); "
                                    "choose such a GPU or another scheduling.strategy"))
         first = machines[0][1] if machines else None
         for i, key in machines[1:]:
