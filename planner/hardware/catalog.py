@@ -66,6 +66,8 @@ class Catalog:
     origin: str = "planner's catalog"
     # accelerator -> machine types that take it, for "use one of …" suggestions
     machines_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # rules' memo of machine-spec verdicts (thousands of jobs repeat a few specs); not data
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
 
 # --- source → document (the generator) -----------------------------------------------------------

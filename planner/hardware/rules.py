@@ -82,11 +82,14 @@ def check_job(
         if not isinstance(pool, dict) or (not pool and i > 0):
             continue  # an empty pool after the first means "no replicas of this kind"
         base: Path = ("jobSpec", "workerPoolSpecs", i)
-        _replicas(pool, i, base, out)
+        replicas = pool.get("replicaCount")
+        if i > 0 or (replicas != 1 and replicas != "1"):
+            _replicas(pool, i, base, out)
         machine = pool.get("machineSpec")
         if isinstance(machine, dict):
-            accelerator = _machine(machine, location, catalog, allow_unknown, (*base, "machineSpec"), out)
-            _reservation(machine, (*base, "machineSpec"), out)
+            accelerator = _machine_memo(machine, location, catalog, allow_unknown, (*base, "machineSpec"), out)
+            if "reservationAffinity" in machine:
+                _reservation(machine, (*base, "machineSpec"), out)
             key = (machine.get("machineType"), accelerator, _count(machine.get("acceleratorCount")) or None)
             machines.append((i, key))
             if persistent and isinstance(machine.get("reservationAffinity"), dict):
@@ -94,7 +97,8 @@ def check_job(
                                    "a job on a persistent resource runs on that resource's machines: remove "
                                    "reservationAffinity, or remove persistentResourceId"))
 
-    _scheduling(scheduling, strategy, machines, catalog, out)
+    if scheduling:
+        _scheduling(scheduling, strategy, machines, catalog, out)
     if persistent is not None and persistent != "":
         if not isinstance(persistent, str) or not _PERSISTENT_ID.match(persistent) or len(persistent) > 63:
             out.append(Finding(("jobSpec", "persistentResourceId"),
@@ -105,8 +109,43 @@ def check_job(
             out.append(Finding(("jobSpec", "scheduling", "strategy"),
                                f"scheduling.strategy {strategy} does not apply to a job on a persistent resource "
                                "(it runs on the resource's machines): remove the strategy or persistentResourceId"))
-    _formats(job, spec, location, out)
+    if "encryptionSpec" in job or not _FORMAT_FIELDS.isdisjoint(spec):
+        _formats(job, spec, location, out)
     return out
+
+
+_FORMAT_FIELDS = frozenset({"serviceAccount", "network", "baseOutputDirectory"})
+_PLAIN_MACHINE = frozenset({"machineType", "acceleratorType", "acceleratorCount", "reservationAffinity"})
+_MEMO_LIMIT = 4096
+
+
+def _machine_memo(
+    machine: Mapping[str, Any],
+    location: str | None,
+    catalog: Catalog,
+    allow_unknown: bool,
+    base: Path,
+    out: list[Finding],
+) -> str | None:
+    """`_machine`, remembered per catalog for the few machine specs thousands of jobs repeat."""
+    if not _PLAIN_MACHINE.issuperset(machine):
+        return _machine(machine, location, catalog, allow_unknown, base, out)
+    key = (location, allow_unknown, machine.get("machineType"), machine.get("acceleratorType"),
+           machine.get("acceleratorCount"))
+    try:
+        hit = catalog.memo.get(key)
+    except TypeError:  # a value that cannot be a key: no memo
+        return _machine(machine, location, catalog, allow_unknown, base, out)
+    if hit is None:
+        found: list[Finding] = []
+        accelerator = _machine(machine, location, catalog, allow_unknown, (), found)
+        hit = (accelerator, tuple(found))
+        if len(catalog.memo) < _MEMO_LIMIT:
+            catalog.memo[key] = hit
+    accelerator, found_here = hit
+    for finding in found_here:
+        out.append(Finding((*base, *finding.path), finding.message, finding.severity, finding.api_message))
+    return accelerator
 
 
 # --- worker pools -----------------------------------------------------------------------------
