@@ -42,7 +42,8 @@ SHAPES = [
 
 SPEC = (
     "    displayName: d\n"
-    "    jobSpec: {workerPoolSpecs: [{machineSpec: {machineType: n1}, containerSpec: {imageUri: i}}]}\n"
+    "    jobSpec: {workerPoolSpecs: [{machineSpec: {machineType: n1}, replicaCount: 1, containerSpec: {imageUri: i}}]}"
+    "\n"
 )
 
 

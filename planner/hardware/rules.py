@@ -164,7 +164,10 @@ def _replicas(pool: Mapping[str, Any], i: int, base: Path, out: list[Finding]) -
     raw = pool.get("replicaCount")
     count = _count(raw) if raw is not None else None
     if i == 0:
-        if count is not None and count != 1:
+        if count is None:  # proto3: a missing int64 is 0 on the wire, which Vertex AI refuses
+            out.append(Finding(base, "the first worker pool is the primary replica: set replicaCount: 1 "
+                                     "(a missing replicaCount is 0 to Vertex AI)"))
+        elif count != 1:
             out.append(Finding((*base, "replicaCount"),
                                f"the first worker pool is the primary replica: replicaCount must be 1, got {count}; "
                                "put more replicas in workerPoolSpecs[1]"))
