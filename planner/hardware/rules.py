@@ -249,7 +249,7 @@ def _machine(
                            f'Accelerator "{accelerator}" is not supported for machine type "{name}": {takes}{instead}',
                            api_message=_not_supported(catalog, accelerator, name)))
         return accelerator
-    if count not in allowed:
+    if count not in allowed and count != _topology_chips(machine.get("tpuTopology"), known):
         fix = f"use acceleratorCount {_counts(allowed)}"
         if known.family == "n1":
             more = [
@@ -273,6 +273,16 @@ def _machine(
     _region(accelerator, location, catalog, allow_unknown, (*base, "acceleratorType"), out)
     _topology(machine, known, base, out)
     return accelerator
+
+
+def _topology_chips(topology: Any, known: MachineType) -> int | None:
+    """The chips of a multi-host TPU slice ("4x4" = 16), which a job may give as acceleratorCount."""
+    if not isinstance(topology, str) or topology not in known.topologies:
+        return None
+    chips = 1
+    for part in topology.split("x"):
+        chips *= int(part)
+    return chips
 
 
 def _topology(machine: Mapping[str, Any], known: MachineType, base: Path, out: list[Finding]) -> None:
