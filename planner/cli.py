@@ -208,6 +208,7 @@ class Backend:
     max_requests_per_minute: float | None = None
     max_creates_per_minute: float | None = None
     lock_timeout: float = 0.0
+    hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @staticmethod
@@ -224,6 +225,7 @@ class Backend:
             max_requests_per_minute=opts.get("max_requests_per_minute"),
             max_creates_per_minute=opts.get("max_creates_per_minute"),
             lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
+            hardware_catalog=opts.get("hardware_catalog"),
         )
 
     def client(self) -> Any:
@@ -251,6 +253,7 @@ class Backend:
                 queue_seconds=2.0,
                 run_seconds=60.0,
                 cancel_seconds=2.0,
+                hardware_catalog=self.hardware_catalog,
             )
         )
         emulator.start()
@@ -1105,6 +1108,7 @@ def emulator_group() -> None:
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
 @click.option("--lenient", is_flag=True, help="Accept jobs Vertex AI would refuse (no hardware/submit-time checks).")
+@click.option("--hardware-catalog", metavar="FILE", help="Check creates with this catalog override file too.")
 def emulator_serve(**opts: Any) -> int:
     """Serve the emulator until interrupted."""
     from planner.emulator import config_from_cli, serve_forever
@@ -1126,6 +1130,7 @@ def emulator_serve(**opts: Any) -> int:
         allow_remote=opts["allow_remote"],
         drop_rate=opts["drop_rate"],
         lenient=opts["lenient"],
+        hardware_catalog=opts["hardware_catalog"],
     )
     serve_forever(config)
     return EXIT_OK

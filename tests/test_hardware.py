@@ -251,3 +251,22 @@ def test_cli_plan_refuses_and_sends_nothing(tmp_path: Path, emulator: Emulator) 
     assert "5 errors found." in result.err
     assert 'jobs.yaml:3:11: jobs.train.location: "us-centra1" is not a Vertex AI region' in result.err
     assert len(emulator.request_log) == 0  # validation failed: nothing was sent
+
+
+def test_emulator_takes_the_same_override_file(tmp_path: Path, emulator_factory: Callable[..., Emulator]) -> None:
+    override = tmp_path / "hardware.yaml"
+    override.write_text("accelerator_regions:\n  NVIDIA_H100_80GB: [europe-west2]\n")
+    (_, _, body), = _jobs(TESTDATA / "invalid" / "hw_h100_not_in_region.yaml")
+    url = "/v1/projects/p/locations/europe-west2/customJobs"
+    with httpx.Client(base_url=emulator_factory().url, timeout=10) as strict:
+        assert strict.post(url, json=body).status_code == 400
+    with httpx.Client(base_url=emulator_factory(hardware_catalog=str(override)).url, timeout=10) as client:
+        assert client.post(url, json=body).status_code == 200
+
+
+def test_emulator_serve_refuses_a_bad_override_file(tmp_path: Path) -> None:
+    from planner.emulator import config_from_cli
+
+    (tmp_path / "bad.yaml").write_text("machine_types: [1, 2]\n")
+    with pytest.raises(UsageError, match="not a hardware catalog override"):
+        config_from_cli(hardware_catalog=str(tmp_path / "bad.yaml"))

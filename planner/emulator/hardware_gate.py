@@ -8,11 +8,12 @@ wording where the catalog records it, planner's otherwise. The rules themselves 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from planner.emulator.wire import invalid_argument, snake
-from planner.hardware import Catalog, Severity, check_job, packaged_catalog
+from planner.hardware import Catalog, Severity, check_job, load_catalog
 
 
 def api_field(path: tuple[str | int, ...]) -> str:
@@ -26,9 +27,17 @@ def api_field(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def reject_hardware(job: Mapping[str, Any], location: str, catalog: Catalog | None = None) -> None:
-    """Raise the 400 Vertex AI gives a job its hardware or scheduling rules refuse; else return."""
-    findings = [f for f in check_job(job, location, catalog or packaged_catalog()) if f.severity is Severity.ERROR]
+@functools.lru_cache(maxsize=8)
+def _catalog(override: str | None) -> Catalog:
+    return load_catalog(override)
+
+
+def reject_hardware(job: Mapping[str, Any], location: str, override: str | None = None) -> None:
+    """Raise the 400 Vertex AI gives a job its hardware or scheduling rules refuse; else return.
+
+    `override` is a hardware catalog override file (read once), as `--hardware-catalog` takes.
+    """
+    findings = [f for f in check_job(job, location, _catalog(override)) if f.severity is Severity.ERROR]
     if not findings:
         return
     violations = [(api_field(f.path), f.api_message or f.message) for f in findings]

@@ -243,7 +243,7 @@ class EmulatorApp:
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         spec = wire.decode_custom_job(self.json_body(body))
         if not self.config.lenient:
-            reject_hardware(spec, target.location)  # what Vertex AI refuses at submit time
+            reject_hardware(spec, target.location, self.config.hardware_catalog)  # what Vertex AI refuses
         job = self.store.create(target.project, target.location, spec)
         return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params)[0])
 

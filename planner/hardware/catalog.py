@@ -253,7 +253,7 @@ def load_catalog(override: str | Path | None = None) -> Catalog:
         raise UsageError(f"{where}: the hardware catalog override is not valid YAML") from err
     try:
         return _with_overrides(base, data or {}, str(path))
-    except (CatalogSourceError, KeyError, TypeError, ValueError) as err:
+    except (CatalogSourceError, AttributeError, KeyError, TypeError, ValueError) as err:
         detail = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise UsageError(
             f"{path}: not a hardware catalog override ({detail}); see README, \"Hardware checks\""
