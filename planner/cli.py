@@ -897,6 +897,7 @@ def _print_report(report: Any, color: bool) -> None:
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def drift_command(
@@ -910,7 +911,7 @@ def drift_command(
 
     with _long_lived():
         variables = _variables(opts["variables"], opts["var_files"])
-        desired = load_desired(list(paths), variables=variables) if paths else None
+        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
