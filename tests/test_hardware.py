@@ -270,3 +270,16 @@ def test_emulator_serve_refuses_a_bad_override_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("machine_types: [1, 2]\n")
     with pytest.raises(UsageError, match="not a hardware catalog override"):
         config_from_cli(hardware_catalog=str(tmp_path / "bad.yaml"))
+
+
+def test_documented_configurations_apply_on_the_strict_emulator(tmp_path: Path, emulator: Emulator) -> None:
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    for name in ("flex_start_a3", "distributed_gpu_workers", "tpu_v5e_multi_host", "reservation_specific"):
+        text = (TESTDATA / "hardware" / "valid" / f"{name}.yaml").read_text()
+        (jobs / f"{name}.yaml").write_text(text.replace("  train:\n", f"  {name.replace('_', '-')}:\n"))
+    cli = Cli(tmp_path, emulator)
+    applied = cli.run("apply", "jobs", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert "4 to create" in applied.out
+    assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0  # applied once, no changes since
