@@ -101,6 +101,7 @@ def test_every_entry_names_a_source_and_the_file_its_date() -> None:
             assert is_url(entry["regions_source"]), name
             assert set(entry["regions"]) <= set(doc["regions"]["names"]), name
     assert is_url(doc["regions"]["source"]) and is_url(doc["scheduling"]["source"])
+    assert is_url(doc["scheduling"]["deprecated_strategies_source"])
 
 
 def test_packaged_catalog_is_generated_from_the_source() -> None:
@@ -283,3 +284,20 @@ def test_documented_configurations_apply_on_the_strict_emulator(tmp_path: Path, 
     assert applied.code == 0, applied.err
     assert "4 to create" in applied.out
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0  # applied once, no changes since
+
+
+def test_deprecated_strategy_and_ignored_wait_are_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        PRIVATE.replace("x9-private-16, acceleratorType: NVIDIA_L4, acceleratorCount: 2", "g2-standard-4")
+        .replace("    jobSpec:\n", "    jobSpec:\n      scheduling: {strategy: LOW_COST, maxWaitDuration: 1h}\n")
+    )
+    desired = load_desired([path], variables={})
+    assert [w.message for w in desired.warnings] == [
+        "strategy LOW_COST is deprecated; write SPOT",
+        "maxWaitDuration is how long a FLEX_START job waits for its GPUs; with strategy LOW_COST Vertex AI "
+        "ignores it (remove it, or set strategy: FLEX_START)",
+    ]
+    assert [(w.location.line, w.path) for w in desired.warnings if w.location] == [
+        (8, "jobs.train.jobSpec.scheduling.strategy"), (8, "jobs.train.jobSpec.scheduling.maxWaitDuration")
+    ]

@@ -64,6 +64,7 @@ class Catalog:
     flex_start_accelerators: frozenset[str]
     messages: Mapping[str, str]
     origin: str = "planner's catalog"
+    deprecated_strategies: Mapping[str, str] = field(default_factory=dict)  # old value -> its replacement
     # accelerator -> machine types that take it, for "use one of …" suggestions
     machines_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # rules' memo of machine-spec verdicts (thousands of jobs repeat a few specs); not data
@@ -161,6 +162,10 @@ def build_catalog_document(source: Mapping[str, Any]) -> dict[str, Any]:
             "max_timeout_seconds": int(scheduling["max_timeout_seconds"]),
             "flex_start_accelerators": list(scheduling["flex_start_accelerators"]),
             "source": url(scheduling, "scheduling"),
+            "deprecated_strategies": dict(scheduling.get("deprecated_strategies", {})),
+            "deprecated_strategies_source": url(
+                {"source": scheduling.get("deprecated_strategies_source")}, "scheduling.deprecated_strategies"
+            ),
         },
         "messages": messages,
     }
@@ -222,6 +227,7 @@ def catalog_from_document(doc: Mapping[str, Any], origin: str = "planner's catal
         flex_start_accelerators=frozenset(scheduling["flex_start_accelerators"]),
         messages={key: entry["text"] for key, entry in doc["messages"].items()},
         origin=origin,
+        deprecated_strategies=dict(scheduling.get("deprecated_strategies", {})),
         machines_for={acc: tuple(_by_size(names, machines)) for acc, names in machines_for.items()},
     )
 
@@ -313,5 +319,6 @@ def _with_overrides(base: Catalog, data: Any, origin: str) -> Catalog:
         flex_start_accelerators=base.flex_start_accelerators,
         messages=base.messages,
         origin=f"{base.origin} with {origin}",
+        deprecated_strategies=base.deprecated_strategies,
         machines_for={acc: tuple(_by_size(names, machines)) for acc, names in machines_for.items()},
     )

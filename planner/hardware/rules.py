@@ -384,6 +384,10 @@ def _scheduling(
     out: list[Finding],
 ) -> None:
     here: Path = ("jobSpec", "scheduling")
+    if strategy in catalog.deprecated_strategies:
+        out.append(Finding((*here, "strategy"),
+                           f"strategy {strategy} is deprecated; write {catalog.deprecated_strategies[strategy]}",
+                           Severity.WARNING))
     if strategy == "FLEX_START":
         flex = ", ".join(sorted(catalog.flex_start_accelerators))
         for i, (_machine_type, accelerator, _count) in machines:
