@@ -90,6 +90,8 @@ def check_job(
             accelerator = _machine_memo(machine, location, catalog, allow_unknown, (*base, "machineSpec"), out)
             if "reservationAffinity" in machine:
                 _reservation(machine, (*base, "machineSpec"), out)
+            if machine.get("gpuPartitionSize"):
+                _partition(machine, accelerator, (*base, "machineSpec"), out)
             key = (machine.get("machineType"), accelerator, _count(machine.get("acceleratorCount")) or None)
             machines.append((i, key))
             if persistent and isinstance(machine.get("reservationAffinity"), dict):
@@ -320,6 +322,18 @@ def _reservation(machine: Mapping[str, Any], base: Path, out: list[Finding]) -> 
         out.append(Finding((*here, field),
                            f"key and values name a reservation only with SPECIFIC_RESERVATION, not {kind}; "
                            "remove them or use SPECIFIC_RESERVATION"))
+
+
+def _partition(machine: Mapping[str, Any], accelerator: str | None, base: Path, out: list[Finding]) -> None:
+    # MachineSpec reference: the requested GPUs are split into partitions; "the accelerator_count
+    # should be set to 1".
+    size = machine.get("gpuPartitionSize")
+    if accelerator is None:
+        out.append(Finding((*base, "gpuPartitionSize"),
+                           f"gpuPartitionSize {size} partitions a GPU: set acceleratorType and acceleratorCount: 1"))
+    elif _count(machine.get("acceleratorCount")) != 1:
+        out.append(Finding((*base, "acceleratorCount"),
+                           "with gpuPartitionSize, acceleratorCount must be 1 (the partitions come from that GPU)"))
 
 
 def _region(
