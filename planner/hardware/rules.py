@@ -268,10 +268,7 @@ def _machine(
                       if count in catalog.machine_types[m].accelerators[accelerator]]
             if others:
                 fix += f", or use {others[0]} for {count}"
-        out.append(Finding((*base, "acceleratorCount"),
-                           f"{name} cannot have {count} × {accelerator}: {fix}",
-                           api_message=f"Accelerator count {count} is not supported for accelerator "
-                                       f'"{accelerator}" and machine type "{name}".'))
+        out.append(Finding((*base, "acceleratorCount"), f"{name} cannot have {count} × {accelerator}: {fix}"))
     _region(accelerator, location, catalog, allow_unknown, (*base, "acceleratorType"), out)
     _topology(machine, known, base, out)
     return accelerator
