@@ -148,6 +148,36 @@ variable_options = _compose(
     click.option("--var-file", "var_files", multiple=True, metavar="FILE", help="YAML mapping of variables."),
 )
 
+hardware_options = _compose(
+    click.option(
+        "--allow-unknown-hardware",
+        is_flag=True,
+        help="Trust machine types outside planner's catalog (no warning); region gaps become warnings.",
+    ),
+    click.option(
+        "--hardware-catalog",
+        metavar="FILE",
+        help="YAML file adding private machine types and regions to planner's hardware catalog.",
+    ),
+)
+
+
+def _hardware(opts: Mapping[str, Any]) -> Any:
+    """The hardware options of a command (None when both flags are left out: the default catalog)."""
+    if not opts.get("allow_unknown_hardware") and not opts.get("hardware_catalog"):
+        return None
+    from planner.hardware import HardwareOptions, load_catalog
+
+    catalog = load_catalog(opts.get("hardware_catalog"))
+    return HardwareOptions(catalog=catalog, allow_unknown=bool(opts.get("allow_unknown_hardware")))
+
+
+def _warn(desired: Any) -> None:
+    """Configuration warnings (hardware outside the catalog, ignored settings), on stderr."""
+    for warning in getattr(desired, "warnings", ()):
+        click.echo(f"Warning: {warning}", err=True)
+
+
 backend_options = _compose(
     click.option("--workspace", default="default", show_default=True, help="Workspace (state and labels)."),
     click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
@@ -180,6 +210,7 @@ class Backend:
     max_requests_per_minute: float | None = None
     max_creates_per_minute: float | None = None
     lock_timeout: float = 0.0
+    hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @staticmethod
@@ -196,6 +227,7 @@ class Backend:
             max_requests_per_minute=opts.get("max_requests_per_minute"),
             max_creates_per_minute=opts.get("max_creates_per_minute"),
             lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
+            hardware_catalog=opts.get("hardware_catalog"),
         )
 
     def client(self) -> Any:
@@ -223,6 +255,7 @@ class Backend:
                 queue_seconds=2.0,
                 run_seconds=60.0,
                 cancel_seconds=2.0,
+                hardware_catalog=self.hardware_catalog,
             )
         )
         emulator.start()
@@ -335,13 +368,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @variable_options
+@hardware_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str) -> int:
-    """Check desired-state files against the schema; nothing is sent anywhere."""
+def validate(
+    paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str, **hardware: Any
+) -> int:
+    """Check desired-state files against the schema and the hardware catalog; nothing is sent anywhere."""
     from planner.validate import load_desired
 
     try:
-        desired = load_desired(list(paths), variables=_variables(variables, var_files))
+        desired = load_desired(list(paths), variables=_variables(variables, var_files), hardware=_hardware(hardware))
     except ConfigError as err:
         if fmt == "json":
             doc = {
@@ -353,10 +389,12 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tupl
             return EXIT_ERROR
         raise
     if fmt == "json":
-        click.echo(
-            json.dumps({"valid": True, "error_count": 0, "diagnostics": [], "jobs": sorted(desired.jobs)}, indent=2)
-        )
+        doc = {"valid": True, "error_count": 0, "diagnostics": [], "jobs": sorted(desired.jobs)}
+        if desired.warnings:
+            doc["warnings"] = [w.to_json() for w in desired.warnings]
+        click.echo(json.dumps(doc, indent=2))
     else:
+        _warn(desired)
         count = len(desired.jobs)
         click.echo(f"Success: {count} job{'s' if count != 1 else ''} in {len(desired.files)} file(s) valid.")
     return EXIT_OK
@@ -568,6 +606,7 @@ def _ci_context() -> dict[str, str]:
 @plan_options
 @cost_options
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
@@ -581,8 +620,14 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
         store = backend.store()
         prep = _PlanPrep(backend, store, stack)
         desired = load_desired(
-            list(paths), variables=variables, on_valid=prep.on_valid, alongside=prep, alongside_cost=prep.cost
+            list(paths),
+            variables=variables,
+            on_valid=prep.on_valid,
+            alongside=prep,
+            alongside_cost=prep.cost,
+            hardware=_hardware(opts),
         )
+        _warn(desired)
         client, refresher = prep.ready()
         with _locked(store, "plan", backend.lock_timeout):
             planned = _plan(
@@ -646,6 +691,7 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @plan_options
 @cost_options
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def apply_command(
@@ -673,7 +719,10 @@ def apply_command(
     desired = None
     if saved is None:
         with _long_lived():
-            desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+            desired = load_desired(
+                list(paths), variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
+            )
+        _warn(desired)
     elif opts["targets"]:
         raise UsageError("--target cannot be used with a saved plan: the plan already says what to do")
     elif opts["replace"]:
@@ -751,7 +800,9 @@ def _check_saved_plan(
     config = doc.get("config") or {}
     files = [f for f in config.get("files", []) if isinstance(f, str)]
     if files and all(Path(f).exists() for f in files):
-        current = load_desired(files, variables=_variables(opts["variables"], opts["var_files"]))
+        current = load_desired(
+            files, variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
+        )
         if current.config_hash != config.get("hash"):
             problems.append("the configuration files changed since the plan")
     if not problems:
@@ -946,6 +997,7 @@ def _print_report(report: Any, color: bool) -> None:
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
 @variable_options
+@hardware_options
 @backend_options
 @view_options
 def drift_command(
@@ -959,7 +1011,7 @@ def drift_command(
 
     with _long_lived():
         variables = _variables(opts["variables"], opts["var_files"])
-        desired = load_desired(list(paths), variables=variables) if paths else None
+        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
@@ -1443,6 +1495,8 @@ def emulator_group() -> None:
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--lenient", is_flag=True, help="Accept jobs Vertex AI would refuse (no hardware/submit-time checks).")
+@click.option("--hardware-catalog", metavar="FILE", help="Check creates with this catalog override file too.")
 def emulator_serve(**opts: Any) -> int:
     """Serve the emulator until interrupted."""
     from planner.emulator import config_from_cli, serve_forever
@@ -1463,6 +1517,8 @@ def emulator_serve(**opts: Any) -> int:
         request_quota=opts["request_quota"],
         allow_remote=opts["allow_remote"],
         drop_rate=opts["drop_rate"],
+        lenient=opts["lenient"],
+        hardware_catalog=opts["hardware_catalog"],
     )
     serve_forever(config)
     return EXIT_OK

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.errors import SourceLocation
+from planner.errors import Diagnostic, SourceLocation
 
 
 class OnRemove(enum.Enum):
@@ -48,3 +48,4 @@ class Desired:
     jobs: Mapping[str, DesiredJob]  # sorted by address
     files: tuple[str, ...] = ()
     config_hash: str = ""  # sha256 over the normalised desired jobs, for stale-plan checks
+    warnings: tuple[Diagnostic, ...] = ()  # e.g. hardware outside planner's catalog; never block a plan

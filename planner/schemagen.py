@@ -523,7 +523,15 @@ def generate(repo_root: Path) -> dict[str, str]:
     # The validator reads the copy inside the package, which is there however planner is installed.
     files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: desired_state, PACKAGED_SCHEMA: desired_state}
     files.update(_view_schemas())
+    files.update(_hardware_catalog(repo_root))
     return files
+
+
+def _hardware_catalog(repo_root: Path) -> dict[str, str]:
+    # The hardware catalog is generated from schemas/ like the schemas; planner.hardware owns it.
+    from planner.hardware.catalog import CATALOG_SOURCE, generate_catalog
+
+    return generate_catalog(repo_root) if (repo_root / CATALOG_SOURCE).exists() else {}
 
 
 def _view_schemas() -> dict[str, str]:

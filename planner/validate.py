@@ -36,6 +36,7 @@ from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
+from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
 from planner.load import (
     Document,
     Span,
@@ -323,8 +324,12 @@ def load_desired(
     on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
     alongside: Callable[[], None] | None = None,
     alongside_cost: int = 0,
+    hardware: HardwareOptions | None = None,
 ) -> Desired:
     """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
+
+    `hardware` says which catalog the hardware checks use and how strict they are (default:
+    the packaged catalog, strict); warnings come back in `Desired.warnings`.
 
     A large configuration is loaded by two processes at once (see `_load_in_parallel`);
     whenever that finds anything wrong, or cannot be used, the files are loaded here again
@@ -344,10 +349,11 @@ def load_desired(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
     try:
-        desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost)
+        # Two processes check with the packaged catalog only; other hardware options load in one.
+        desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost) if hardware is None else None
         once()
         if desired is None:
-            desired = _Validation(variables).run(load_documents(paths))
+            desired = _Validation(variables, hardware).run(load_documents(paths))
             if on_valid is not None:
                 on_valid({(job.project, job.location) for job in desired.jobs.values()})
         return desired
@@ -443,8 +449,8 @@ def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, st
         if document is None or problems:
             return None
         validation._document(document, jobs, defined_at)
-        if validation.diagnostics:
-            return None
+        if validation.diagnostics or validation.warnings:
+            return None  # the single-process load words them
     return [(address, job, job_digest(job)) for address, job in jobs.items()]
 
 
@@ -599,10 +605,13 @@ def _read_summary(answer: Any) -> tuple[list[str], list[tuple[str, str]]] | None
 
 
 class _Validation:
-    def __init__(self, variables: Mapping[str, str]):
+    def __init__(self, variables: Mapping[str, str], hardware: HardwareOptions | None = None):
         self.variables = variables
         self.schemas = _schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
+        self.warnings: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
+        self.hardware = hardware or HardwareOptions()
+        self.catalog = self.hardware.catalog or packaged_catalog()
         self.good_paths: set[str] = set()
         self.unresolved: set[SourceLocation] = set()
         self.bad_defaults: list[tuple[str | int, ...]] = []
@@ -625,7 +634,10 @@ class _Validation:
         if self.diagnostics:
             raise ConfigError(self.diagnostics.values())
         ordered = {address: jobs[address] for address in sorted(jobs)}
-        return Desired(jobs=ordered, files=tuple(d.file for d in documents), config_hash=config_hash(ordered))
+        warnings = tuple(sorted(self.warnings.values(), key=Diagnostic.sort_key))
+        return Desired(
+            jobs=ordered, files=tuple(d.file for d in documents), config_hash=config_hash(ordered), warnings=warnings
+        )
 
     def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
         data = _interpolate_document(self, doc)
@@ -745,6 +757,8 @@ class _Validation:
                     f'no {name}: set "{name}" at the top of the file or on the job',
                 )
         self._semantic_checks(doc, job, job_span, prefix)
+        if len(self.diagnostics) == before:
+            self._hardware_checks(doc, job, job_span, prefix)
         if len(self.diagnostics) != before:
             return None
 
@@ -818,6 +832,18 @@ class _Validation:
                         _format_path((*prefix, "lifecycle", "ignoreChanges", i)),
                         problem,
                     )
+
+    def _hardware_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
+        """Submit-time rules (planner.hardware), on a job the schema accepts; the emulator runs the same."""
+        for finding in check_job(job, job.get("location"), self.catalog, allow_unknown=self.hardware.allow_unknown):
+            path, found = finding.path, None
+            while found is None and path:  # a missing field is reported where its parent is
+                found = find_span(span, path)
+                path = path[:-1] if found is None else path
+            where = doc.location(found) if found is not None else doc.location(span, key=True)
+            target = self.diagnostics if finding.severity is Severity.ERROR else self.warnings
+            diagnostic = Diagnostic(where, _format_path((*prefix, *finding.path)), finding.message)
+            target.setdefault((where, finding.message), diagnostic)
 
     # --- schema errors → diagnostics ---
 

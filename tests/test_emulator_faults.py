@@ -19,7 +19,7 @@ JOBS = f"/v1/{PARENT}/customJobs"
 def body() -> dict[str, Any]:
     return {
         "displayName": "faulty",
-        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"},
+        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1",
                                          "containerSpec": {"imageUri": "gcr.io/p/i"}}]},
     }
 

@@ -18,7 +18,7 @@ def body(**labels: str) -> dict[str, Any]:
     return {
         "displayName": "lifecycle",
         "labels": labels,
-        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"},
+        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1",
                                          "containerSpec": {"imageUri": "gcr.io/p/i"}}]},
     }
 

@@ -21,7 +21,7 @@ def body(name: str = "persist") -> dict[str, Any]:
     return {
         "displayName": name,
         "labels": {"managed-by": "planner"},
-        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"},
+        "jobSpec": {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1",
                                          "containerSpec": {"imageUri": "gcr.io/p/i"}}]},
     }
 

@@ -42,7 +42,8 @@ SHAPES = [
 
 SPEC = (
     "    displayName: d\n"
-    "    jobSpec: {workerPoolSpecs: [{machineSpec: {machineType: n1}, containerSpec: {imageUri: i}}]}\n"
+    "    jobSpec: {workerPoolSpecs: [{machineSpec: {machineType: n1}, replicaCount: 1, containerSpec: {imageUri: i}}]}"
+    "\n"
 )
 
 
@@ -133,7 +134,7 @@ def big_config(tmp_path: Path, count: int, *, extra: str = "", name: str = "jobs
         f"    jobSpec:\n"
         f"      workerPoolSpecs:\n"
         f"        - machineSpec: {{machineType: n1-standard-4}}\n"
-        f"          replicaCount: {1 + i % 3}\n"
+        f"          replicaCount: 1\n"
         f"          containerSpec: {{imageUri: 'img:{i}', env: [{{name: A, value: '${{var.v:-x}}'}}]}}\n"
         f"      scheduling: {{timeout: {1 + i % 5}h}}\n"
         for i in range(count)

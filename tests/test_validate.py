@@ -111,7 +111,8 @@ def test_variables(tmp_path: Path) -> None:
         "version: 1\nproject: ${var.project}\nlocation: ${var.region:-europe-west4}\n"
         + 'jobs:\n  train:\n    displayName: run-${var.name:-x}-$${literal}\n    labels: {n: "${var.n}"}\n'
         + "    jobSpec:\n      workerPoolSpecs:\n        - machineSpec:\n            machineType: n1-standard-4\n"
-        + "            acceleratorCount: ${var.gpus}\n          replicaCount: ${var.replicas:-2}\n"
+        + "            acceleratorType: NVIDIA_TESLA_T4\n"
+        + "            acceleratorCount: ${var.gpus}\n          replicaCount: ${var.replicas:-1}\n"
         + "          containerSpec: {imageUri: img, env: [{name: A, value: $(B)}]}\n",
     )
     job = load_desired([path], variables={"project": "p1", "name": "abc", "n": "7", "gpus": "2"}).jobs["train"]
@@ -120,7 +121,7 @@ def test_variables(tmp_path: Path) -> None:
     assert job.body["labels"] == {"n": "7"}  # quoted: stays a string
     pool = job.body["jobSpec"]["workerPoolSpecs"][0]
     assert pool["machineSpec"]["acceleratorCount"] == 2  # unquoted whole value: an integer
-    assert pool["replicaCount"] == "2"
+    assert pool["replicaCount"] == "1"
     assert pool["containerSpec"]["env"] == [{"name": "A", "value": "$(B)"}]
 
 
@@ -161,7 +162,7 @@ def test_config_hash_changes_with_any_job_field(tmp_path: Path) -> None:
     base = HEAD + "jobs:\n  train:\n    displayName: t\n    jobSpec:\n" + POOL
     h1 = load_desired([write(tmp_path, base)], variables={}).config_hash
     h2 = load_desired([write(tmp_path, base)], variables={}).config_hash
-    h3 = load_desired([write(tmp_path, base.replace("replicaCount: 1", "replicaCount: 2"))], variables={}).config_hash
+    h3 = load_desired([write(tmp_path, base.replace("imageUri: img", "imageUri: img2"))], variables={}).config_hash
     h4 = load_desired([write(tmp_path, base + "    lifecycle: {preventDestroy: true}\n")], variables={}).config_hash
     assert h1 == h2 and len({h1, h3, h4}) == 3
 

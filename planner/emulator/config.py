@@ -55,6 +55,9 @@ class EmulatorConfig:
     max_body_bytes: int = 1024 * 1024
     # How often the append-only data log is fsync'd at most (every write is flushed to the OS).
     fsync_interval_seconds: float = 0.2
+    # Skip the hardware and submit-time checks (planner.hardware) that Vertex AI makes on create.
+    lenient: bool = False
+    hardware_catalog: str | None = None  # an override file added to planner's hardware catalog
 
     def __post_init__(self) -> None:
         problems = validate_config(self)
@@ -152,6 +155,8 @@ def config_from_cli(
     allow_remote: bool = False,
     drop_rate: float = 0.0,
     seed: int | None = None,
+    lenient: bool = False,
+    hardware_catalog: str | None = None,
 ) -> EmulatorConfig:
     """The config for `planner emulator serve`; every bad value is a UsageError naming the flag.
 
@@ -183,6 +188,10 @@ def config_from_cli(
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     if max_page_size < 1:
         raise UsageError(f"--max-page-size must be >= 1, got {max_page_size}")
+    if hardware_catalog is not None:
+        from planner.hardware import load_catalog
+
+        load_catalog(hardware_catalog)  # a bad file is a UsageError now, not a 500 on the first create
     rates = parse_fail_rates(fail_rate)
     if sum(rates.values()) + drop_rate > 1.0:
         raise UsageError("--fail-rate values and --drop-rate add up to more than 1")
@@ -204,4 +213,6 @@ def config_from_cli(
         request_quota=parse_quota(request_quota) if request_quota else None,
         allow_remote=allow_remote,
         seed=seed,
+        lenient=lenient,
+        hardware_catalog=hardware_catalog,
     )

@@ -31,6 +31,7 @@ from planner.emulator import cloudlogging, wire
 from planner.emulator.config import EmulatorConfig
 from planner.emulator.faults import Decision, FaultInjector, RequestLog, RequestRecord
 from planner.emulator.filter import FilterError, compile_filter, parse_timestamp
+from planner.emulator.hardware_gate import reject_hardware
 from planner.emulator.store import (
     JobRecord,
     JobStore,
@@ -241,6 +242,8 @@ class EmulatorApp:
 
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         spec = wire.decode_custom_job(self.json_body(body))
+        if not self.config.lenient:
+            reject_hardware(spec, target.location, self.config.hardware_catalog)  # what Vertex AI refuses
         job = self.store.create(target.project, target.location, spec)
         return Answer(200, {}, raw=self.job_bytes(job, self.clock(), params)[0])
 
