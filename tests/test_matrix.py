@@ -117,8 +117,8 @@ jobs:
     jobSpec:
       workerPoolSpecs:
         - machineSpec:
-            machineType: g2-standard-8
-            acceleratorType: NVIDIA_L4
+            machineType: n1-standard-8
+            acceleratorType: NVIDIA_TESLA_T4
             acceleratorCount: ${{matrix.n}}
           replicaCount: 1
           containerSpec: {{imageUri: i, args: ["${{matrix.n}}"]}}

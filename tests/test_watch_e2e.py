@@ -229,17 +229,24 @@ def test_status_of_10000_jobs_lists_each_location_once_per_page(tmp_path: Path, 
 
 def test_logs_prints_a_jobs_lines_by_replica_and_since(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
     cli = Cli(tmp_path, emulator)
-    write(cli, config_text(1).replace("replicaCount: 1", "replicaCount: 2"))
+    # Vertex AI takes exactly one replica in the first pool: the second pool has two.
+    second_pool = (
+        "        - machineSpec: {machineType: n1-standard-4}\n"
+        "          replicaCount: 2\n"
+        "          containerSpec: {imageUri: 'us-docker.pkg.dev/demo/train/model:1'}\n"
+    )
+    write(cli, config_text(1) + second_pool)
     assert cli.run("apply", "jobs", "--auto-approve", "--wait").code == 0
     r = cli.run("logs", "job-0000")
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert "Waiting for job to be provisioned." in lines[0] and "Job completed successfully." in lines[-1]
-    assert sum("Started replica workerpool0-" in line for line in lines) == 2
+    assert sum("Started replica workerpool0-" in line for line in lines) == 1
+    assert sum("Started replica workerpool1-" in line for line in lines) == 2
     stamps = [line.split()[0] for line in lines]
     assert stamps == sorted(stamps)
-    one = cli.run("logs", "job-0000", "--replica", "workerpool0-1").out.splitlines()
-    assert one and all(" workerpool0-1 " in line for line in one)
+    one = cli.run("logs", "job-0000", "--replica", "workerpool1-1").out.splitlines()
+    assert one and all(" workerpool1-1 " in line for line in one)
     assert cli.run("logs", "job-0000", "--since", "2999-01-01T00:00:00Z").out == ""
     rpcs = [rec for rec in cli.emulator.request_log.records if rec.rpc == "logging.entries.list"]
     assert len(rpcs) == 3 and all(rec.method == "POST" for rec in rpcs)
