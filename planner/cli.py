@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import yaml
 
 from planner import __version__, apimodel
 from planner.errors import (
@@ -94,37 +93,12 @@ def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
         click.echo(text.rstrip("\n"))
 
 
-def _variables(pairs: Sequence[str], var_files: Sequence[str]) -> dict[str, str]:
-    """PLANNER_VAR_<NAME> < --var-file (in order) < --var: later sources win, as in Terraform."""
-    out: dict[str, str] = {}
-    for key, value in os.environ.items():
-        if key.startswith("PLANNER_VAR_") and len(key) > len("PLANNER_VAR_"):
-            out[key[len("PLANNER_VAR_") :]] = value
-    for var_file in var_files:
-        try:
-            text = Path(var_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"--var-file {var_file}: {err.strerror}") from err
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{var_file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else var_file
-            raise UsageError(f"{where}: --var-file is not valid YAML") from err
-        if data is None:
-            continue
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise UsageError(f"{var_file}: --var-file must be a mapping of NAME: value")
-        for key, value in data.items():
-            if isinstance(value, (dict, list)) or value is None:
-                raise UsageError(f"{var_file}: variable {key} must be a string, number or boolean")
-            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
-        out[key] = value
-    return out
+def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[str] = ()) -> Any:
+    """The configuration's variables (planner.variables): PLANNER_VAR_<NAME> < --var-file (in order)
+    < --var, later sources winning as in Terraform, checked against the files' declarations."""
+    from planner.variables import gather, resolve
+
+    return resolve(list(paths), gather(pairs, var_files, os.environ))
 
 
 # -- shared option sets --------------------------------------------------------------------------
@@ -339,7 +313,7 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tupl
     from planner.validate import load_desired
 
     try:
-        desired = load_desired(list(paths), variables=_variables(variables, var_files))
+        desired = load_desired(list(paths), variables=_variables(variables, var_files, paths))
     except ConfigError as err:
         if fmt == "json":
             doc = {
@@ -513,7 +487,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     from planner.render import render_plan
     from planner.validate import load_desired
 
-    variables = _variables(opts["variables"], opts["var_files"])
+    variables = _variables(opts["variables"], opts["var_files"], paths)
     with _backend(opts) as backend, ExitStack() as stack, _long_lived():
         store = backend.store()
         prep = _PlanPrep(backend, store, stack)
@@ -590,7 +564,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
     desired = None
     if saved is None:
         with _long_lived():
-            desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"]))
+            desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"], paths))
     elif opts["targets"]:
         raise UsageError("--target cannot be used with a saved plan: the plan already says what to do")
     with _backend(opts) as backend:
@@ -858,7 +832,7 @@ def drift_command(
     from planner.workflow import read_live
 
     with _long_lived():
-        variables = _variables(opts["variables"], opts["var_files"])
+        variables = _variables(opts["variables"], opts["var_files"], paths)
         desired = load_desired(list(paths), variables=variables) if paths else None
     with _backend(opts) as backend:
         client = backend.client()

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from planner.apimodel import TERMINAL_STATES
+from planner.variables import declarations_schema
 
 FIELDS_FILE = "schemas/custom_jobs.fields.txt"
 OVERLAY_FILE = "schemas/overlay.yaml"
@@ -426,6 +427,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
         "properties": {
             "version": {"const": 1, "description": "Format version; always 1."},
             **location_props,
+            "variables": declarations_schema(),
             "defaults": {"$ref": "#/$defs/jobDefaults"},
             "jobs": {
                 "type": "object",

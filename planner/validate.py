@@ -46,6 +46,8 @@ from planner.load import (
     resolve_plain_scalar,
     split_jobs_text,
 )
+from planner.variables import missing_message as variables_missing_message
+from planner.variables import typed_reference
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -1002,12 +1004,10 @@ def _interpolate_text(text: str, variables: Mapping[str, str]) -> tuple[str, str
         name, default = body.group(1), body.group(2)
         if name in variables:
             return str(variables[name])
-        if default is not None:
-            return default
-        problem = problem or (
-            f'undefined variable "{name}": pass --var {name}=VALUE, --var-file, or PLANNER_VAR_{name}, '
-            f"or give a default with ${{var.{name}:-default}}"
-        )
+        missing = variables_missing_message(variables, name, default is not None)
+        if missing is None:
+            return default or ""
+        problem = problem or missing
         return token
 
     return _VAR_TOKEN.sub(replace, text), problem
@@ -1023,6 +1023,9 @@ def _substitute(
         validation.report_unresolved(doc.location(span), _format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
+        declared, typed = typed_reference(validation.variables, value)
+        if declared:
+            return typed
         typed = resolve_plain_scalar(result) if result else result
         if isinstance(typed, (bool, int)):
             return typed
