@@ -96,9 +96,12 @@ def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
 def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[str] = ()) -> Any:
     """The configuration's variables (planner.variables): PLANNER_VAR_<NAME> < --var-file (in order)
     < --var, later sources winning as in Terraform, checked against the files' declarations."""
+    from planner import secrets
     from planner.variables import gather, resolve
 
-    return resolve(list(paths), gather(pairs, var_files, os.environ))
+    values = resolve(list(paths), gather(pairs, var_files, os.environ))
+    secrets.register(values.sensitive_values())
+    return values
 
 
 # -- shared option sets --------------------------------------------------------------------------
@@ -301,7 +304,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if debug:
+        from planner.secrets import MaskingFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(MaskingFilter())
 
 
 @cli.command()
@@ -485,6 +492,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     """Show what apply would do."""
     from planner.plan import plan_to_json
     from planner.render import render_plan
+    from planner.saved_plan import variables_entry, without_secrets
     from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"], paths)
@@ -502,6 +510,8 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     if out:
         doc = plan_to_json(plan, for_file=True)
         doc["config"] = {"files": list(desired.files), "hash": desired.config_hash}
+        doc["variables"] = variables_entry(variables)
+        doc = without_secrets(doc)
         _write_private(Path(out), json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if not opts["quiet"] or opts["fmt"] != "text":
         color = _use_color(opts["no_color"])
@@ -575,7 +585,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
                 plan = plan_from_json(saved)
                 if plan.workspace != backend.workspace:
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
-                prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
+                plan, prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
                 with _long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"])
@@ -613,11 +623,13 @@ def _confirm() -> None:
 
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
-) -> tuple[Any, Any]:
-    """Refuse a stale saved plan and say what changed; return the prior state to apply on."""
+) -> tuple[Any, Any, Any]:
+    """Refuse a stale saved plan and say what changed; return the plan (its specs re-derived from
+    the configuration, see planner.saved_plan) and the prior state and live jobs to apply on."""
     from planner.plan import live_entries
     from planner.refresh import fingerprint
-    from planner.validate import load_desired
+    from planner.saved_plan import reread
+    from planner.variables import gather
     from planner.workflow import read_live
 
     prior = store.read()
@@ -632,12 +644,10 @@ def _check_saved_plan(
         problems.append(
             f"the state changed since the plan (serial {plan.serial} → {serial}); a saved plan is applied once"
         )
-    config = doc.get("config") or {}
-    files = [f for f in config.get("files", []) if isinstance(f, str)]
-    if files and all(Path(f).exists() for f in files):
-        current = load_desired(files, variables=_variables(opts["variables"], opts["var_files"]))
-        if current.config_hash != config.get("hash"):
-            problems.append("the configuration files changed since the plan")
+    if not problems:
+        given = gather(opts["variables"], opts["var_files"], os.environ)
+        plan, reasons = reread(plan, doc, prior, given)
+        problems.extend(reasons)
     if not problems:
         pairs = {(c.project, c.location) for c in plan.changes if c.project}
         live = read_live(client, None, prior, backend.workspace, extra_pairs=pairs)
@@ -663,7 +673,7 @@ def _check_saved_plan(
             "the saved plan is stale:\n  - " + "\n  - ".join(problems),
             hint="run `planner plan` again and review the new plan",
         )
-    return prior, live
+    return plan, prior, live
 
 
 def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, color: bool) -> int:
@@ -1064,6 +1074,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(100_000, 50, 100)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    from planner.secrets import mask_standard_streams
+
+    mask_standard_streams()  # no sensitive variable's value is ever printed, whatever prints it
     try:
         code = cli.main(args=args, prog_name="planner", standalone_mode=False)
     except click.exceptions.Exit as err:
