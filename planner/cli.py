@@ -918,7 +918,7 @@ def state_list(**opts: Any) -> int:
 @_state_backend_options
 def state_show(address: str, **opts: Any) -> int:
     """Show one address's record."""
-    from planner.diff import mask_spec
+    from planner.secrets import show_at_rest
     from planner.state.fileformat import record_to_json
 
     backend = _state_backend(opts)
@@ -926,7 +926,7 @@ def state_show(address: str, **opts: Any) -> int:
     if state is None or address not in state.jobs:
         raise UsageError(f"{address}: not in state")
     doc = record_to_json(state.jobs[address])
-    doc["spec"] = mask_spec(doc.get("spec"))
+    doc["spec"] = show_at_rest(doc.get("spec"))  # record_to_json keeps env values only as digests
     click.echo(json.dumps({"address": address, **doc}, indent=2, sort_keys=True))
     return EXIT_OK
 

@@ -17,6 +17,7 @@ from planner.canonical import canonical_spec, spec_hash
 from planner.desired import Desired
 from planner.diff import FieldChange, field_changes
 from planner.refresh import Live, LiveJob
+from planner.secrets import align
 from planner.state.model import State
 
 FORMAT_VERSION: Final = "1.0"
@@ -140,7 +141,11 @@ def detect_drift(
         changes = (
             ()
             if same
-            else tuple(c for c in field_changes(record.spec, dict(job.spec)) if not _matches(c.path, patterns))
+            else tuple(
+                c
+                for c in field_changes(record.spec, align(record.spec, dict(job.spec)))
+                if not _matches(c.path, patterns)
+            )
         )
         if changes:
             items.append(
@@ -226,7 +231,9 @@ def _config_pending(
         elif spec_hash(canonical) != record.spec_hash:
             out.append(
                 ConfigPending(
-                    address, "config differs from the last applied spec", field_changes(record.spec, canonical)
+                    address,
+                    "config differs from the last applied spec",
+                    field_changes(record.spec, align(record.spec, canonical)),
                 )
             )
     return tuple(out)
