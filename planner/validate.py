@@ -1132,7 +1132,9 @@ def _normalise(job: dict[str, Any]) -> None:
     if isinstance(pools, list):
         for i, pool in enumerate(pools):
             if isinstance(pool, dict) and "replicaCount" in pool:
-                pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
+                # (a value still holding an unresolved ${var.X} was reported already, and is left alone)
+                with contextlib.suppress(TypeError, ValueError):
+                    pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
     scheduling = spec.get("scheduling")
     if isinstance(scheduling, dict):
         changed = dict(scheduling)

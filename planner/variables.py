@@ -68,7 +68,9 @@ class Given:
     location: SourceLocation | None = None
 
     def where(self) -> str:
-        return f"--var {self.name}" if self.source == "--var" else self.source
+        if self.source == "--var" or self.source.startswith(ENV_PREFIX):
+            return f"--var {self.name}" if self.source == "--var" else self.source
+        return self.name  # a var file's entry: its location names the file
 
 
 class Values(dict[str, str]):
