@@ -128,7 +128,8 @@ def test_var_files_use_planners_own_yaml_loader(cli: Cli) -> None:
     assert r.code == 1 and "dev.yaml:3:1" in r.err and "duplicate" in r.err
     (cli.cwd / "dev.yaml").write_text("project: my-proj\nreplicaz: 3\n")
     r = cli.run("validate", "jobs", "--var-file", "dev.yaml", backend=False)
-    assert r.code == 1 and 'dev.yaml:2:11: replicaz: no variable "replicaz" is declared; did you mean "replicas"?' in r.err
+    assert r.code == 1
+    assert 'dev.yaml:2:11: replicaz: no variable "replicaz" is declared; did you mean "replicas"?' in r.err
     (cli.cwd / "dev.yaml").write_text("project: my-proj\nreplicas: 3\n")
     r = cli.run("validate", "jobs", "--var-file", "dev.yaml", "--var", "replicas=4", backend=False)
     assert r.code == 0, r.err
