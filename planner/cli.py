@@ -136,6 +136,18 @@ backend_options = _compose(
     ),
 )
 
+def _without(options: Decorator, *names: str) -> Decorator:
+    """An option set minus the options a command would ignore (a flag offered must do something)."""
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = options(fn)
+        params = getattr(fn, "__click_params__", [])
+        params[:] = [p for p in params if p.name not in names]
+        return fn
+
+    return apply
+
+
 view_options = _compose(
     click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
     click.option("--show-sensitive", is_flag=True, help="Show env values instead of masking them."),
@@ -314,7 +326,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @variable_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
 def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str) -> int:
     """Check desired-state files against the schema; nothing is sent anywhere."""
     from planner.validate import load_desired
@@ -474,9 +488,17 @@ class _PlanPrep:
         return self._store.read(self._snapshot) if self._snapshot is not None else self._store.read()
 
 
+target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
 plan_options = _compose(
-    click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses."),
-    click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True),
+    target_option,
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "markdown", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    ),
 )
 
 
@@ -554,9 +576,11 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @cli.command("apply")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--parallelism", default=10, show_default=True, type=click.IntRange(1, 256), help="Changes carried out at once."
+)
 @click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
-@plan_options
+@target_option  # no --format: apply shows the plan and its progress as text (`plan --format` for the rest)
 @variable_options
 @backend_options
 @view_options
@@ -825,12 +849,19 @@ def _print_report(report: Any, color: bool) -> None:
 
 @cli.command("drift")
 @click.argument("paths", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--ignore", "ignore", multiple=True, metavar="PATTERN", help="Glob over addresses and field paths.")
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
 @variable_options
-@backend_options
+@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # drift takes no lock and creates nothing
 @view_options
 def drift_command(
     paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
@@ -848,7 +879,7 @@ def drift_command(
         client = backend.client()
         store = backend.store()
         with _long_lived():
-            prior = store.read()  # read only: no lock taken, nothing written
+            prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
             live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
             prior,
@@ -871,10 +902,17 @@ def drift_command(
 
 @cli.command("show")
 @click.argument("planfile")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the rendering to FILE.")
-@click.option("--no-color", is_flag=True)
-@click.option("--show-sensitive", is_flag=True)
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+@click.option("--show-sensitive", is_flag=True, help="Show env values a plan holds (a saved plan holds none).")
 def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_sensitive: bool) -> int:
     """Render a saved plan."""
     from planner.plan import plan_from_json
@@ -891,10 +929,26 @@ def state_group() -> None:
 
 
 def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--workspace", default="default", show_default=True)(fn)
-    fn = click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX")(fn)
-    fn = click.option("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True)(fn)
+    fn = click.option("--workspace", default="default", show_default=True, help="Workspace whose state to use.")(fn)
+    fn = click.option(
+        "--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."
+    )(fn)
+    fn = click.option(
+        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
+    )(fn)
     return fn
+
+
+# state list / state show read without a lock, force-unlock removes one: no --lock-timeout.
+_state_read_options = _without(_state_backend_options, "lock_timeout")
+
+
+def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
+    """A state that --state (or PLANNER_STATE) names must exist for commands that only read it:
+    a mistyped path would otherwise read as an empty state ("No drift")."""
+    if state is None and backend.state_spec:
+        raise UsageError(f"no state at {store.description}", hint="check --state / PLANNER_STATE")
+    return state
 
 
 def _state_backend(opts: Mapping[str, Any]) -> Backend:
@@ -903,11 +957,12 @@ def _state_backend(opts: Mapping[str, Any]) -> Backend:
 
 
 @state_group.command("list")
-@_state_backend_options
+@_state_read_options
 def state_list(**opts: Any) -> int:
     """List the addresses in state."""
     backend = _state_backend(opts)
-    state = backend.store().read()
+    store = backend.store()
+    state = _explicit_state(backend, store, store.read())
     for address, record in sorted((state.jobs if state else {}).items()):
         click.echo(f"{address}\t{record.name}\t{record.last_state}")
     return EXIT_OK
@@ -915,7 +970,7 @@ def state_list(**opts: Any) -> int:
 
 @state_group.command("show")
 @click.argument("address")
-@_state_backend_options
+@_state_read_options
 def state_show(address: str, **opts: Any) -> int:
     """Show one address's record."""
     from planner.secrets import show_at_rest
@@ -1007,7 +1062,7 @@ def import_command(address: str, job_name: str, **opts: Any) -> int:
 
 @cli.command("force-unlock")
 @click.argument("lock_id")
-@_state_backend_options
+@_state_read_options
 def force_unlock(lock_id: str, **opts: Any) -> int:
     """Remove a lock left by a run that died (LOCK_ID from the error message)."""
     backend = _state_backend(opts)
@@ -1025,18 +1080,20 @@ def emulator_group() -> None:
 
 
 @emulator_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--data", metavar="FILE", help="Persist jobs to FILE.")
-@click.option("--latency-ms", default=0.0, type=float)
-@click.option("--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE")
+@click.option("--latency-ms", default=0.0, type=float, help="Add this much latency to every answer.")
+@click.option(
+    "--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2)."
+)
 @click.option("--drop-rate", default=0.0, type=float, help="Close this fraction of connections unanswered.")
-@click.option("--lost-create-rate", default=0.0, type=float)
-@click.option("--echo-defaults", is_flag=True)
-@click.option("--max-page-size", default=None, type=int)
-@click.option("--queue-seconds", default=None, type=float)
-@click.option("--run-seconds", default=None, type=float)
-@click.option("--cancel-seconds", default=None, type=float)
+@click.option("--lost-create-rate", default=0.0, type=float, help="Create this fraction of jobs but lose the answer.")
+@click.option("--echo-defaults", is_flag=True, help="Answer with server-side defaults filled in.")
+@click.option("--max-page-size", default=None, type=int, help="Largest page a list answers with.")
+@click.option("--queue-seconds", default=None, type=float, help="How long a job stays QUEUED.")
+@click.option("--run-seconds", default=None, type=float, help="How long a job stays RUNNING.")
+@click.option("--cancel-seconds", default=None, type=float, help="How long a job stays CANCELLING.")
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from planner.apimodel import TERMINAL_STATES
+from planner.errors import PlannerError, SourceLocation
 from planner.variables import declarations_schema
 
 FIELDS_FILE = "schemas/custom_jobs.fields.txt"
@@ -39,8 +40,12 @@ INT32_MAX = 2_147_483_647
 SCALAR_TYPES = frozenset({"string", "integer", "boolean", "object"})
 
 
-class SchemaSourceError(Exception):
-    """The field tables or the overlay cannot be turned into a schema."""
+class SchemaSourceError(PlannerError):
+    """The field tables or the overlay cannot be turned into a schema: a user error (exit 1) that
+    names the line of the field tables when it is about one."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message, location=SourceLocation(FIELDS_FILE, line, 1) if line is not None else None)
 
 
 @dataclass
@@ -105,7 +110,8 @@ def parse_fields_table(text: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def _tokens(text: str, where: list[int] | None = None) -> list[tuple[str, str]]:
+    """The manifest listing's tokens; `where`, if given, receives each token's line number."""
     lines = text.splitlines()
     try:
         start = lines.index("- name: your_resource_model_name")
@@ -114,8 +120,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     if lines[start + 1] != "props:":
         raise SchemaSourceError("the manifest listing does not start with 'props:'")
     tokens: list[tuple[str, str]] = []
-    for line in lines[start + 2 :]:
+    for number, line in enumerate(lines[start + 2 :], start + 3):
         line = line.strip()
+        if where is not None:
+            where[len(tokens) :] = [number]
         if m := _NAME.match(line):
             tokens.append(("name", m["name"]))
         elif m := _ITEM_NAME.match(line):
@@ -139,32 +147,35 @@ def parse_tables(text: str, overlay: Mapping[str, Any]) -> FieldTables:
     root = Field("", "object")
     # Each scope: (path, Field whose members are being filled).
     stack: list[tuple[str, Field]] = [("", root)]
-    tokens = _tokens(text)
+    token_lines: list[int] = []
+    tokens = _tokens(text, token_lines)
     i = 0
     while i < len(tokens):
         kind, name = tokens[i]
         if kind not in ("name", "item"):
-            raise SchemaSourceError(f"manifest: unexpected {kind} {name!r} (token {i})")
+            raise SchemaSourceError(f"manifest: unexpected {kind} {name!r} (token {i})", line=token_lines[i])
         if kind == "name":
             while stack and name not in members.get(stack[-1][0], ()):
                 stack.pop()
             if not stack:
-                raise SchemaSourceError(f"manifest: field {name!r} belongs to no object in overlay members")
+                raise SchemaSourceError(
+                    f"manifest: field {name!r} belongs to no object in overlay members", line=token_lines[i]
+                )
         path, parent = stack[-1]
         if name in parent.members:
-            raise SchemaSourceError(f"manifest: {path or 'top level'} lists {name!r} twice")
+            raise SchemaSourceError(f"manifest: {path or 'top level'} lists {name!r} twice", line=token_lines[i])
         here = f"{path}.{name}" if path else name
         if i + 1 >= len(tokens):
-            raise SchemaSourceError(f"manifest: {here} has no value")
+            raise SchemaSourceError(f"manifest: {here} has no value", line=token_lines[i])
         kind2, value = tokens[i + 1]
         if kind2 == "leaf":
             if value not in SCALAR_TYPES:
-                raise SchemaSourceError(f"manifest: {here} has unknown type {value!r}")
+                raise SchemaSourceError(f"manifest: {here} has unknown type {value!r}", line=token_lines[i + 1])
             parent.members[name] = Field(name, value)
             i += 2
             continue
         if kind2 != "nested" or i + 2 >= len(tokens):
-            raise SchemaSourceError(f"manifest: {here} has no type")
+            raise SchemaSourceError(f"manifest: {here} has no type", line=token_lines[i])
         kind3, first = tokens[i + 2]
         if kind3 == "scalar-item":
             parent.members[name] = Field(name, "array", items=Field("", first))
@@ -184,7 +195,7 @@ def parse_tables(text: str, overlay: Mapping[str, Any]) -> FieldTables:
             i += 2
             _check_member(members, here, first)
         else:
-            raise SchemaSourceError(f"manifest: {here} has an unexpected {kind3}")
+            raise SchemaSourceError(f"manifest: {here} has an unexpected {kind3}", line=token_lines[i])
     fields = root.members
     _check_members_complete(fields, members)
     for name, (datatype, description) in rows.items():

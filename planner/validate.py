@@ -40,7 +40,7 @@ from planner.load import (
     Document,
     Span,
     find_span,
-    load_documents,
+    load_each,
     parse_document,
     resolve_paths,
     resolve_plain_scalar,
@@ -349,7 +349,9 @@ def load_desired(
         desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost)
         once()
         if desired is None:
-            desired = _Validation(variables).run(load_documents(paths))
+            # Every file is checked: one with a YAML syntax error does not hide the others' problems.
+            documents, syntax_problems = load_each(paths)
+            desired = _Validation(variables).run(documents, syntax_problems)
             if on_valid is not None:
                 on_valid({(job.project, job.location) for job in desired.jobs.values()})
         return desired
@@ -613,9 +615,11 @@ class _Validation:
         self.report(location, path, message)
         self.unresolved.add(location)
 
-    def run(self, documents: Sequence[Document]) -> Desired:
+    def run(self, documents: Sequence[Document], problems: Sequence[Diagnostic] = ()) -> Desired:
         jobs: dict[str, DesiredJob] = {}
         defined_at: dict[str, SourceLocation] = {}
+        for problem in problems:
+            self.diagnostics.setdefault((problem.location, problem.message), problem)
         for doc in documents:
             self._document(doc, jobs, defined_at)
         if self.diagnostics:
