@@ -357,7 +357,7 @@ def validate(paths: tuple[str, ...], variables: tuple[str, ...], var_files: tupl
 
 @cli.group()
 def schema() -> None:
-    """Generate or check the JSON Schemas in schemas/ (from the CustomJob field tables)."""
+    """Generate, check or print the JSON Schemas (schemas/, from the CustomJob field tables)."""
 
 
 def _repo_root() -> Path:
@@ -375,6 +375,16 @@ def schema_generate() -> int:
 
     for rel in write(_repo_root()):
         click.echo(f"wrote {rel}")
+    return EXIT_OK
+
+
+@schema.command("print")
+@click.argument("name", type=click.Choice(["desired-state", "custom-job", "plan", "drift"]), default="desired-state")
+def schema_print(name: str) -> int:
+    """Print a schema (the editors' desired-state schema by default); no repository needed."""
+    from planner.schemagen import packaged_schema
+
+    click.echo(packaged_schema(name).rstrip("\n"))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from planner.apimodel import TERMINAL_STATES
+from planner.editor_schema import editor_schema
 from planner.errors import PlannerError, SourceLocation
 from planner.variables import declarations_schema
 
@@ -28,6 +29,7 @@ OVERLAY_FILE = "schemas/overlay.yaml"
 CUSTOM_JOB_SCHEMA = "schemas/custom_job.schema.json"
 DESIRED_STATE_SCHEMA = "schemas/desired-state.schema.json"
 PACKAGED_SCHEMA = "planner/data/desired-state.schema.json"
+PACKAGED_CUSTOM_JOB_SCHEMA = "planner/data/custom_job.schema.json"
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ADDRESS_PATTERN = "^[a-z][a-z0-9-]{0,62}$"
@@ -478,9 +480,16 @@ def generate(repo_root: Path) -> dict[str, str]:
     """
     tables, overlay = load_sources(repo_root)
     job = build_custom_job_schema(tables, overlay)
-    desired_state = dump(build_desired_state_schema(job))
+    strict = build_desired_state_schema(job)
     # The validator reads the copy inside the package, which is there however planner is installed.
-    files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: desired_state, PACKAGED_SCHEMA: desired_state}
+    # schemas/ holds the editors' version (planner.editor_schema: ${var.…} and defaults accepted);
+    # `planner schema print` rebuilds it, and prints the packaged CustomJob copy, outside the repository.
+    files = {
+        CUSTOM_JOB_SCHEMA: dump(job),
+        PACKAGED_CUSTOM_JOB_SCHEMA: dump(job),
+        DESIRED_STATE_SCHEMA: dump(editor_schema(strict)),
+        PACKAGED_SCHEMA: dump(strict),
+    }
     files.update(_view_schemas())
     return files
 
@@ -519,3 +528,23 @@ def write(repo_root: Path) -> list[str]:
         path.write_text(text, encoding="utf-8")
         written.append(rel)
     return written
+
+
+SCHEMA_NAMES = ("desired-state", "custom-job", "plan", "drift")
+
+
+def packaged_schema(name: str) -> str:
+    """One schema's text, from what ships inside the package (no repository needed)."""
+    data = Path(__file__).resolve().parent / "data"
+    if name == "desired-state":
+        strict = json.loads((data / Path(PACKAGED_SCHEMA).name).read_text(encoding="utf-8"))
+        return dump(editor_schema(strict))
+    if name == "custom-job":
+        return (data / Path(PACKAGED_CUSTOM_JOB_SCHEMA).name).read_text(encoding="utf-8")
+    from planner.render.json_view import drift_schema, format_schema, plan_schema
+
+    if name == "plan":
+        return format_schema(plan_schema())
+    if name == "drift":
+        return format_schema(drift_schema())
+    raise ValueError(f"unknown schema {name!r}")
