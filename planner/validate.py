@@ -46,8 +46,8 @@ from planner.load import (
     resolve_plain_scalar,
     split_jobs_text,
 )
+from planner.variables import as_values, typed_reference
 from planner.variables import missing_message as variables_missing_message
-from planner.variables import typed_reference
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -342,6 +342,7 @@ def load_desired(
     exceptions propagate. When two processes load, this one takes `alongside_cost` fewer
     bytes of YAML, so that both finish together.
     """
+    variables = as_values(paths, variables)  # declared variables: defaults, types (planner.variables)
     once = _Once(alongside)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees

@@ -394,7 +394,8 @@ def values_for(declared: Mapping[str, Declaration], given: Sequence[Given]) -> V
             continue
         value, why = check(declaration, item.value)
         if why is not None:
-            problems.append(Diagnostic(item.location, item.where(), why))
+            # A flag or environment value has no position of its own: point at its declaration.
+            problems.append(Diagnostic(item.location or declaration.location, item.where(), why))
             continue
         typed[name] = value
     if problems:
@@ -466,3 +467,20 @@ def declarations_schema() -> dict[str, Any]:
             },
         },
     }
+
+
+def as_values(paths: Sequence[str | Path], variables: Mapping[str, str]) -> Values:
+    """`variables` as resolved Values: as they are, or (a plain mapping from a library caller or a
+    test) checked against the files' declarations like --var values, except that names the files
+    do not declare are left out rather than refused (one mapping may serve several configurations)."""
+    if isinstance(variables, Values):
+        return variables
+    try:
+        files = resolve_paths(paths)
+    except UsageError:
+        files = []  # the loader says which path is missing
+    declared, problems = read_declarations(files)
+    if problems:
+        raise ConfigError(problems)
+    given = [Given(n, v, "--var") for n, v in variables.items() if not declared or n in declared]
+    return values_for(declared, given)
