@@ -84,6 +84,9 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
+    from planner.secrets import mask_text
+
+    text = mask_text(text)  # a report file is output too: no sensitive variable's value in it
     if out:
         try:
             _write_private(Path(out), text if text.endswith("\n") else text + "\n")
