@@ -1024,8 +1024,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
 @cli.command("import")
 @click.argument("address")
 @click.argument("job_name")
-@variable_options
-@backend_options
+@_without(backend_options, "max_creates_per_minute")  # import reads no configuration and creates nothing
 def import_command(address: str, job_name: str, **opts: Any) -> int:
     """Start managing an existing job at ADDRESS (JOB_NAME: projects/P/locations/L/customJobs/ID)."""
     import re

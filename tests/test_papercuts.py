@@ -49,6 +49,7 @@ def test_commands_do_not_offer_flags_they_ignore() -> None:
     for name in ("state list", "state show", "force-unlock"):
         assert "--lock-timeout" not in options_of(table[name]), name
     assert "--lock-timeout" in options_of(table["state rm"])  # rm does lock
+    assert not {"--var", "--var-file", "--max-creates-per-minute"} & options_of(table["import"])
 
 
 @pytest.fixture
