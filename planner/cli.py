@@ -104,6 +104,8 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[s
 
     values = resolve(list(paths), gather(pairs, var_files, os.environ))
     secrets.register(values.sensitive_values())
+    for where in values.unused:
+        click.echo(f"Warning: {where}: no file uses this variable (declare variables to make this an error)", err=True)
     return values
 
 

@@ -89,6 +89,8 @@ class Values(dict[str, str]):
         super().__init__(texts)
         self.typed: dict[str, Any] = dict(typed if typed is not None else texts)
         self.declared: dict[str, Declaration] | None = dict(declared) if declared is not None else None
+        # Legacy mode only: the values given by --var or a var file that no file uses.
+        self.unused: tuple[str, ...] = ()
 
     @property
     def sensitive_names(self) -> frozenset[str]:
@@ -386,7 +388,37 @@ def resolve(paths: Sequence[str | Path], given: Sequence[Given]) -> Values:
     declared, problems = read_declarations(files)
     if problems:
         raise ConfigError(problems)
-    return values_for(declared, given)
+    if declared:
+        return values_for(declared, given)
+    # Legacy mode: keep only what the files use, so that a saved plan records no stray
+    # PLANNER_VAR_* of the environment, and say which explicit values nothing uses.
+    used = _referenced({g.name for g in given}, files)
+    values = values_for(declared, [g for g in given if g.name in used])
+    values.unused = tuple(
+        sorted(
+            {
+                f"{g.location}: {g.name}" if g.location else g.where()
+                for g in given
+                if g.name not in used and not g.source.startswith(ENV_PREFIX)
+            }
+        )
+    )
+    return values
+
+
+def _referenced(names: set[str], files: Sequence[Path]) -> set[str]:
+    """The names that some file writes as ``${var.NAME}`` or ``${var.NAME:-…}`` (a byte search)."""
+    found: set[str] = set()
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        for name in names - found:
+            token = b"${var." + name.encode()
+            if token + b"}" in raw or token + b":-" in raw:
+                found.add(name)
+    return found
 
 
 def values_for(declared: Mapping[str, Declaration], given: Sequence[Given]) -> Values:

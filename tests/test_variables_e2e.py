@@ -168,10 +168,25 @@ def test_precedence_is_environment_then_files_then_flags(tmp_path: Path) -> None
     f.write_text("a: from-file\nb: from-file\n")
     given = gather(["a=from-flag"], [str(f)], {"PLANNER_VAR_a": "env", "PLANNER_VAR_b": "env", "PLANNER_VAR_c": "env"})
     conf = tmp_path / "c.yaml"
-    conf.write_text("version: 1\njobs: {}\n")
+    conf.write_text("version: 1\nproject: ${var.a}-${var.b}-${var.c:-x}\njobs: {}\n")
     values = resolve([conf], given)
     assert dict(values) == {"a": "from-flag", "b": "from-file", "c": "env"}
     assert values.declared is None  # legacy: nothing declared
+    assert values.unused == ()
+
+
+def test_legacy_mode_keeps_only_used_values_and_names_the_unused_explicit_ones(cli: Cli) -> None:
+    legacy = DECLARED.split("project: ${var.project}", 1)[1]
+    write(cli, "version: 1\nproject: ${var.project:-demo}" + legacy.replace("${var.", "${var.x_"))
+    (cli.cwd / "v.yaml").write_text("x_replicas: 1\nx_replicaz: 2\n")
+    cli.extra_env = {"PLANNER_VAR_x_stage": "dev", "PLANNER_VAR_x_spot": "true", "PLANNER_VAR_unrelated": "secret"}
+    r = cli.run("plan", "jobs", "--var", "projekt=p", "--var-file", "v.yaml", "-o", "plan.json")
+    assert r.code == 0, r.err
+    assert "Warning: --var projekt: no file uses this variable" in r.err
+    assert "Warning: v.yaml:2:13: x_replicaz: no file uses this variable" in r.err
+    assert "unrelated" not in r.err  # the environment may hold anything
+    recorded = json.loads((cli.cwd / "plan.json").read_text())["variables"]["values"]
+    assert recorded == {"x_replicas": "1", "x_spot": "true", "x_stage": "dev"}
 
 
 def test_sensitive_values_are_recorded_only_as_digests(tmp_path: Path) -> None:
