@@ -159,3 +159,34 @@ def test_a_saved_plan_whose_configuration_changed_is_refused_with_the_reason(cli
     r = cli.run("apply", "plan.json")
     assert r.code == 1 and "its configuration files are missing (jobs/jobs.yaml)" in r.err
     assert cli.emulator.request_log.mutating() == []
+
+
+def test_no_secret_in_the_journal_and_lock_of_an_apply_killed_mid_way(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import time
+
+    (tmp_path / "jobs").mkdir()
+    jobs = CONFIG.split("jobs:\n", 1)[1]
+    more = "".join(jobs.replace("  train:", f"  train-{i}:").replace("displayName: train", f"displayName: t{i}")
+                   for i in range(6))
+    (tmp_path / "jobs" / "jobs.yaml").write_text(CONFIG.split("jobs:\n", 1)[0] + "jobs:\n" + more)
+    cli = Cli(tmp_path, emulator_factory(run_seconds=3600, latency_ms=150), env={"PLANNER_VAR_token": TOKEN})
+    run = cli.start("apply", "jobs", "--auto-approve", "--parallelism", "1")
+    journal = Path(str(cli.state) + ".journal")
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and journal.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline and run.proc.poll() is None, "the apply ended before its journal was seen"
+        time.sleep(0.02)
+    snapshot = written_files(tmp_path)  # the journal and the lock while the apply runs
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert any(name.endswith(".journal") for name in snapshot)
+    assert any(name.endswith(".lock") for name in snapshot)
+    for name, text in {**snapshot, **written_files(tmp_path)}.items():
+        if not name.startswith("jobs"):
+            no_secret(name, text)
+    r = cli.run("apply", "jobs", "--auto-approve")  # the next run folds the journal and finishes
+    assert r.code == 0, r.err
+    for name, text in written_files(tmp_path).items():
+        if not name.startswith("jobs"):
+            no_secret(name, text)
