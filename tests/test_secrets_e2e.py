@@ -190,3 +190,21 @@ def test_no_secret_in_the_journal_and_lock_of_an_apply_killed_mid_way(tmp_path: 
     for name, text in written_files(tmp_path).items():
         if not name.startswith("jobs"):
             no_secret(name, text)
+
+
+def test_the_emulators_data_file_holds_env_values_sealed(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "emulator" / "data.json"
+    data.parent.mkdir()
+    (tmp_path / "jobs").mkdir()
+    # Vertex AI keeps `args` as given, and so does the emulator: a secret belongs in `env`.
+    (tmp_path / "jobs" / "jobs.yaml").write_text(CONFIG.replace('            args: ["--token=${var.token}"]\n', ""))
+    cli = Cli(tmp_path, emulator_factory(run_seconds=3600, data_path=data), env={"PLANNER_VAR_token": TOKEN})
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    for name, text in written_files(data.parent).items():
+        no_secret(f"the emulator's {name}", text)
+    assert (data.parent / "data.json.key").stat().st_mode & 0o777 == 0o600
+    # a second emulator on the same data answers the values, as Vertex AI does
+    again = emulator_factory(data_path=data)
+    name = json.loads(cli.state.read_text())["jobs"]["train"]["name"]
+    env = again.get_job(name)["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["env"]
+    assert {e["name"]: e["value"] for e in env} == {"API_TOKEN": TOKEN, "OTHER": ENV_VALUE}
