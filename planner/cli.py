@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import yaml
 
 from planner import __version__, apimodel
 from planner.errors import (
@@ -87,6 +86,9 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
+    from planner.secrets import mask_text
+
+    text = mask_text(text)  # a report file is output too: no sensitive variable's value in it
     if out:
         try:
             _write_private(Path(out), text if text.endswith("\n") else text + "\n")
@@ -96,37 +98,17 @@ def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
         click.echo(text.rstrip("\n"))
 
 
-def _variables(pairs: Sequence[str], var_files: Sequence[str]) -> dict[str, str]:
-    """PLANNER_VAR_<NAME> < --var-file (in order) < --var: later sources win, as in Terraform."""
-    out: dict[str, str] = {}
-    for key, value in os.environ.items():
-        if key.startswith("PLANNER_VAR_") and len(key) > len("PLANNER_VAR_"):
-            out[key[len("PLANNER_VAR_") :]] = value
-    for var_file in var_files:
-        try:
-            text = Path(var_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"--var-file {var_file}: {err.strerror}") from err
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{var_file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else var_file
-            raise UsageError(f"{where}: --var-file is not valid YAML") from err
-        if data is None:
-            continue
-        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-            raise UsageError(f"{var_file}: --var-file must be a mapping of NAME: value")
-        for key, value in data.items():
-            if isinstance(value, (dict, list)) or value is None:
-                raise UsageError(f"{var_file}: variable {key} must be a string, number or boolean")
-            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
-        out[key] = value
-    return out
+def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[str] = ()) -> Any:
+    """The configuration's variables (planner.variables): PLANNER_VAR_<NAME> < --var-file (in order)
+    < --var, later sources winning as in Terraform, checked against the files' declarations."""
+    from planner import secrets
+    from planner.variables import gather, resolve
+
+    values = resolve(list(paths), gather(pairs, var_files, os.environ))
+    secrets.register(values.sensitive_values())
+    for where in values.unused:
+        click.echo(f"Warning: {where}: no file uses this variable (declare variables to make this an error)", err=True)
+    return values
 
 
 # -- shared option sets --------------------------------------------------------------------------
@@ -190,6 +172,18 @@ backend_options = _compose(
         "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
     ),
 )
+
+def _without(options: Decorator, *names: str) -> Decorator:
+    """An option set minus the options a command would ignore (a flag offered must do something)."""
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = options(fn)
+        params = getattr(fn, "__click_params__", [])
+        params[:] = [p for p in params if p.name not in names]
+        return fn
+
+    return apply
+
 
 view_options = _compose(
     click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
@@ -362,14 +356,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if debug:
+        from planner.secrets import MaskingFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(MaskingFilter())
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @variable_options
 @hardware_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
 def validate(
     paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str, **hardware: Any
 ) -> int:
@@ -377,7 +377,9 @@ def validate(
     from planner.validate import load_desired
 
     try:
-        desired = load_desired(list(paths), variables=_variables(variables, var_files), hardware=_hardware(hardware))
+        desired = load_desired(
+            list(paths), variables=_variables(variables, var_files, paths), hardware=_hardware(hardware)
+        )
     except ConfigError as err:
         if fmt == "json":
             doc = {
@@ -402,7 +404,7 @@ def validate(
 
 @cli.group()
 def schema() -> None:
-    """Generate or check the JSON Schemas in schemas/ (from the CustomJob field tables)."""
+    """Generate, check or print the JSON Schemas (schemas/, from the CustomJob field tables)."""
 
 
 def _repo_root() -> Path:
@@ -420,6 +422,16 @@ def schema_generate() -> int:
 
     for rel in write(_repo_root()):
         click.echo(f"wrote {rel}")
+    return EXIT_OK
+
+
+@schema.command("print")
+@click.argument("name", type=click.Choice(["desired-state", "custom-job", "plan", "drift"]), default="desired-state")
+def schema_print(name: str) -> int:
+    """Print a schema (the editors' desired-state schema by default); no repository needed."""
+    from planner.schemagen import packaged_schema
+
+    click.echo(packaged_schema(name).rstrip("\n"))
     return EXIT_OK
 
 
@@ -535,16 +547,25 @@ class _PlanPrep:
         return self._store.read(self._snapshot) if self._snapshot is not None else self._store.read()
 
 
+target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
+replace_option = click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Re-create this job although it is unchanged (e.g. to re-run a succeeded job).",
+)
 plan_options = _compose(
-    click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses."),
+    target_option,
+    replace_option,
     click.option(
-        "--replace",
-        "replace",
-        multiple=True,
-        metavar="ADDR",
-        help="Re-create this job although it is unchanged (e.g. to re-run a succeeded job).",
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "markdown", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
     ),
-    click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True),
 )
 
 
@@ -613,9 +634,10 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     """Show what apply would do."""
     from planner.plan import plan_to_json
     from planner.render import render_plan
+    from planner.saved_plan import variables_entry, without_secrets
     from planner.validate import load_desired
 
-    variables = _variables(opts["variables"], opts["var_files"])
+    variables = _variables(opts["variables"], opts["var_files"], paths)
     with _backend(opts) as backend, ExitStack() as stack, _long_lived():
         store = backend.store()
         prep = _PlanPrep(backend, store, stack)
@@ -638,6 +660,8 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     if out:
         doc = plan_to_json(plan, for_file=True)
         doc["config"] = {"files": list(desired.files), "hash": desired.config_hash}
+        doc["variables"] = variables_entry(variables)
+        doc = without_secrets(doc)
         _write_private(Path(out), json.dumps(doc, indent=2, sort_keys=True) + "\n")
     if not opts["quiet"] or opts["fmt"] != "text":
         color = _use_color(opts["no_color"])
@@ -682,13 +706,16 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 @cli.command("apply")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--parallelism", default=10, show_default=True, type=click.IntRange(1, 256), help="Changes carried out at once."
+)
 @click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
 @click.option("--wait", "wait_outcome", is_flag=True,
               help="Then wait until every job this apply created ends; exit 4 if one failed (see --timeout).")
 @click.option("--timeout", "outcome_timeout", default=None, metavar="DURATION",
               help="With --wait: stop waiting after this long and exit 5 (the jobs keep running).")
-@plan_options
+@target_option  # no --format: apply shows the plan and its progress as text (`plan --format` for the rest)
+@replace_option
 @cost_options
 @variable_options
 @hardware_options
@@ -720,7 +747,9 @@ def apply_command(
     if saved is None:
         with _long_lived():
             desired = load_desired(
-                list(paths), variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
+                list(paths),
+                variables=_variables(opts["variables"], opts["var_files"], paths),
+                hardware=_hardware(opts),
             )
         _warn(desired)
     elif opts["targets"]:
@@ -735,7 +764,7 @@ def apply_command(
                 plan = plan_from_json(saved)
                 if plan.workspace != backend.workspace:
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
-                prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
+                plan, prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
                 with _long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"], replace=opts["replace"])
@@ -778,11 +807,13 @@ def _confirm() -> None:
 
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
-) -> tuple[Any, Any]:
-    """Refuse a stale saved plan and say what changed; return the prior state to apply on."""
+) -> tuple[Any, Any, Any]:
+    """Refuse a stale saved plan and say what changed; return the plan (its specs re-derived from
+    the configuration, see planner.saved_plan) and the prior state and live jobs to apply on."""
     from planner.plan import live_entries
     from planner.refresh import fingerprint
-    from planner.validate import load_desired
+    from planner.saved_plan import reread
+    from planner.variables import gather
     from planner.workflow import read_live
 
     prior = store.read()
@@ -797,14 +828,10 @@ def _check_saved_plan(
         problems.append(
             f"the state changed since the plan (serial {plan.serial} → {serial}); a saved plan is applied once"
         )
-    config = doc.get("config") or {}
-    files = [f for f in config.get("files", []) if isinstance(f, str)]
-    if files and all(Path(f).exists() for f in files):
-        current = load_desired(
-            files, variables=_variables(opts["variables"], opts["var_files"]), hardware=_hardware(opts)
-        )
-        if current.config_hash != config.get("hash"):
-            problems.append("the configuration files changed since the plan")
+    if not problems:
+        given = gather(opts["variables"], opts["var_files"], os.environ)
+        plan, reasons = reread(plan, doc, prior, given, hardware=_hardware(opts))
+        problems.extend(reasons)
     if not problems:
         pairs = {(c.project, c.location) for c in plan.changes if c.project}
         live = read_live(client, None, prior, backend.workspace, extra_pairs=pairs)
@@ -830,7 +857,7 @@ def _check_saved_plan(
             "the saved plan is stale:\n  - " + "\n  - ".join(problems),
             hint="run `planner plan` again and review the new plan",
         )
-    return prior, live
+    return plan, prior, live
 
 
 def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, color: bool) -> int:
@@ -992,13 +1019,20 @@ def _print_report(report: Any, color: bool) -> None:
 
 @cli.command("drift")
 @click.argument("paths", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--ignore", "ignore", multiple=True, metavar="PATTERN", help="Glob over addresses and field paths.")
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
 @variable_options
 @hardware_options
-@backend_options
+@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # drift takes no lock and creates nothing
 @view_options
 def drift_command(
     paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
@@ -1010,13 +1044,13 @@ def drift_command(
     from planner.workflow import read_live
 
     with _long_lived():
-        variables = _variables(opts["variables"], opts["var_files"])
+        variables = _variables(opts["variables"], opts["var_files"], paths)
         desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
         with _long_lived():
-            prior = store.read()  # read only: no lock taken, nothing written
+            prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
             live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
             prior,
@@ -1068,7 +1102,11 @@ def status_command(
         raise UsageError("--watch shows text; for --format json or markdown, run status repeatedly")
     if watch and every <= 0:
         raise UsageError("--interval must be more than 0s")
-    desired = load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"])) if paths else None
+    desired = (
+        load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"], paths))
+        if paths
+        else None
+    )
     color = _use_color(opts["no_color"])
     tty = sys.stdout.isatty()
     with _backend(opts) as backend:
@@ -1180,10 +1218,17 @@ def _clock_time() -> str:
 
 @cli.command("show")
 @click.argument("planfile")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the rendering to FILE.")
-@click.option("--no-color", is_flag=True)
-@click.option("--show-sensitive", is_flag=True)
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+@click.option("--show-sensitive", is_flag=True, help="Show env values a plan holds (a saved plan holds none).")
 def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_sensitive: bool) -> int:
     """Render a saved plan."""
     from planner.plan import plan_from_json
@@ -1201,10 +1246,26 @@ def state_group() -> None:
 
 
 def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--workspace", default="default", show_default=True)(fn)
-    fn = click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX")(fn)
-    fn = click.option("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True)(fn)
+    fn = click.option("--workspace", default="default", show_default=True, help="Workspace whose state to use.")(fn)
+    fn = click.option(
+        "--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."
+    )(fn)
+    fn = click.option(
+        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
+    )(fn)
     return fn
+
+
+# state list / state show read without a lock, force-unlock removes one: no --lock-timeout.
+_state_read_options = _without(_state_backend_options, "lock_timeout")
+
+
+def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
+    """A state that --state (or PLANNER_STATE) names must exist for commands that only read it:
+    a mistyped path would otherwise read as an empty state ("No drift")."""
+    if state is None and backend.state_spec:
+        raise UsageError(f"no state at {store.description}", hint="check --state / PLANNER_STATE")
+    return state
 
 
 def _state_backend(opts: Mapping[str, Any]) -> Backend:
@@ -1214,11 +1275,12 @@ def _state_backend(opts: Mapping[str, Any]) -> Backend:
 
 @state_group.command("list")
 @click.option("--released", is_flag=True, help="List the jobs let go by onRemove cancel/forget instead.")
-@_state_backend_options
+@_state_read_options
 def state_list(released: bool = False, **opts: Any) -> int:
-    """List the addresses in state."""
+    """List the addresses in state (or, with --released, the jobs planner let go)."""
     backend = _state_backend(opts)
-    state = backend.store().read()
+    store = backend.store()
+    state = _explicit_state(backend, store, store.read())
     if released:
         for name, job in sorted((state.released if state else {}).items()):
             click.echo(f"{job.address}\t{name}\t{job.how}\t{job.released_at}")
@@ -1264,10 +1326,10 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
 
 @state_group.command("show")
 @click.argument("address")
-@_state_backend_options
+@_state_read_options
 def state_show(address: str, **opts: Any) -> int:
     """Show one address's record."""
-    from planner.diff import mask_spec
+    from planner.secrets import show_at_rest
     from planner.state.fileformat import record_to_json
 
     backend = _state_backend(opts)
@@ -1275,7 +1337,7 @@ def state_show(address: str, **opts: Any) -> int:
     if state is None or address not in state.jobs:
         raise UsageError(f"{address}: not in state")
     doc = record_to_json(state.jobs[address])
-    doc["spec"] = mask_spec(doc.get("spec"))
+    doc["spec"] = show_at_rest(doc.get("spec"))  # record_to_json keeps env values only as digests
     click.echo(json.dumps({"address": address, **doc}, indent=2, sort_keys=True))
     return EXIT_OK
 
@@ -1313,8 +1375,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
 @click.option("--project", metavar="PROJECT", help="Project (--from-gcloud-config, --all-unmanaged).")
 @click.option("--region", metavar="REGION", help="Region (--from-gcloud-config, --all-unmanaged).")
 @click.option("-o", "--out", metavar="FILE", help="Write the converted job here (--from-gcloud-config).")
-@variable_options
-@backend_options
+@_without(backend_options, "max_creates_per_minute")  # import creates nothing
 def import_command(address: str | None, job_name: str | None, **opts: Any) -> int:
     """Start managing an existing job at ADDRESS (JOB_NAME: projects/P/locations/L/customJobs/ID).
 
@@ -1462,7 +1523,7 @@ def export_command(address: str, gcloud_config: bool, out: str | None, show_sens
 
 @cli.command("force-unlock")
 @click.argument("lock_id")
-@_state_backend_options
+@_state_read_options
 def force_unlock(lock_id: str, **opts: Any) -> int:
     """Remove a lock left by a run that died (LOCK_ID from the error message)."""
     backend = _state_backend(opts)
@@ -1480,18 +1541,20 @@ def emulator_group() -> None:
 
 
 @emulator_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--data", metavar="FILE", help="Persist jobs to FILE.")
-@click.option("--latency-ms", default=0.0, type=float)
-@click.option("--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE")
+@click.option("--latency-ms", default=0.0, type=float, help="Add this much latency to every answer.")
+@click.option(
+    "--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2)."
+)
 @click.option("--drop-rate", default=0.0, type=float, help="Close this fraction of connections unanswered.")
-@click.option("--lost-create-rate", default=0.0, type=float)
-@click.option("--echo-defaults", is_flag=True)
-@click.option("--max-page-size", default=None, type=int)
-@click.option("--queue-seconds", default=None, type=float)
-@click.option("--run-seconds", default=None, type=float)
-@click.option("--cancel-seconds", default=None, type=float)
+@click.option("--lost-create-rate", default=0.0, type=float, help="Create this fraction of jobs but lose the answer.")
+@click.option("--echo-defaults", is_flag=True, help="Answer with server-side defaults filled in.")
+@click.option("--max-page-size", default=None, type=int, help="Largest page a list answers with.")
+@click.option("--queue-seconds", default=None, type=float, help="How long a job stays QUEUED.")
+@click.option("--run-seconds", default=None, type=float, help="How long a job stays RUNNING.")
+@click.option("--cancel-seconds", default=None, type=float, help="How long a job stays CANCELLING.")
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
@@ -1602,6 +1665,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(100_000, 50, 100)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    from planner.secrets import mask_standard_streams
+
+    mask_standard_streams()  # no sensitive variable's value is ever printed, whatever prints it
     try:
         code = cli.main(args=args, prog_name="planner", standalone_mode=False)
     except click.exceptions.Exit as err:

@@ -18,6 +18,7 @@ from planner.desired import Desired
 from planner.diff import FieldChange, field_changes, placement_changes, strip_paths
 from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob
+from planner.secrets import align
 from planner.state.model import State
 
 FORMAT_VERSION: Final = "1.0"
@@ -152,7 +153,11 @@ def detect_drift(
         changes = (
             ()
             if same
-            else tuple(c for c in field_changes(record.spec, dict(job.spec)) if not _matches(c.path, patterns))
+            else tuple(
+                c
+                for c in field_changes(record.spec, align(record.spec, dict(job.spec)))
+                if not _matches(c.path, patterns)
+            )
         )
         # Where a job runs is part of what it is: live somewhere other than state says is a change.
         placement = tuple(
@@ -284,10 +289,11 @@ def _config_pending(
             if spec_hash(canonical) != record.spec_hash:
                 # Paths under ignoreChanges are never applied on their own: not pending either.
                 ignored = job.lifecycle.ignore_changes
+                before, after = record.spec, align(record.spec, canonical)
                 if ignored:
-                    changes = field_changes(strip_paths(record.spec, ignored), strip_paths(canonical, ignored))
+                    changes = field_changes(strip_paths(before, ignored), strip_paths(after, ignored))
                 else:
-                    changes = field_changes(record.spec, canonical)
+                    changes = field_changes(before, after)
             if changes:
                 out.append(ConfigPending(address, "config differs from the last applied spec", placement + changes))
             elif placement:

@@ -117,6 +117,14 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 def load_documents(paths: Sequence[str | Path]) -> list[Document]:
     """Parse every file (directories expand to their YAML files); raise ConfigError with all problems."""
+    documents, diagnostics = load_each(paths)
+    if diagnostics:
+        raise ConfigError(diagnostics)
+    return documents
+
+
+def load_each(paths: Sequence[str | Path]) -> tuple[list[Document], list[Diagnostic]]:
+    """The documents of the files that parse, and the problems of those that do not."""
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     for path in resolve_paths(paths):
@@ -129,9 +137,7 @@ def load_documents(paths: Sequence[str | Path]) -> list[Document]:
         diagnostics.extend(problems)
         if document is not None:
             documents.append(document)
-    if diagnostics:
-        raise ConfigError(diagnostics)
-    return documents
+    return documents, diagnostics
 
 
 def parse_document(raw: bytes | str, file: str) -> tuple[Document | None, list[Diagnostic]]:

@@ -676,7 +676,7 @@ def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = F
         "targets": list(plan.targets),
         "summary": plan.summary(),
         "has_changes": plan.has_changes,
-        "resource_changes": [_change_json(c, show_sensitive or for_file) for c in plan.changes],
+        "resource_changes": [_change_json(c, show_sensitive) for c in plan.changes],  # a file holds no secret
         "warnings": list(plan.warnings),
     }
     if for_file:

@@ -20,12 +20,16 @@ from typing import Any
 import yaml
 
 from planner.apimodel import TERMINAL_STATES
+from planner.editor_schema import editor_schema
+from planner.errors import PlannerError, SourceLocation
+from planner.variables import declarations_schema
 
 FIELDS_FILE = "schemas/custom_jobs.fields.txt"
 OVERLAY_FILE = "schemas/overlay.yaml"
 CUSTOM_JOB_SCHEMA = "schemas/custom_job.schema.json"
 DESIRED_STATE_SCHEMA = "schemas/desired-state.schema.json"
 PACKAGED_SCHEMA = "planner/data/desired-state.schema.json"
+PACKAGED_CUSTOM_JOB_SCHEMA = "planner/data/custom_job.schema.json"
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ADDRESS_PATTERN = "^[a-z][a-z0-9-]{0,62}$"
@@ -38,8 +42,12 @@ INT32_MAX = 2_147_483_647
 SCALAR_TYPES = frozenset({"string", "integer", "boolean", "object"})
 
 
-class SchemaSourceError(Exception):
-    """The field tables or the overlay cannot be turned into a schema."""
+class SchemaSourceError(PlannerError):
+    """The field tables or the overlay cannot be turned into a schema: a user error (exit 1) that
+    names the line of the field tables when it is about one."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message, location=SourceLocation(FIELDS_FILE, line, 1) if line is not None else None)
 
 
 @dataclass
@@ -104,7 +112,8 @@ def parse_fields_table(text: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
+def _tokens(text: str, where: list[int] | None = None) -> list[tuple[str, str]]:
+    """The manifest listing's tokens; `where`, if given, receives each token's line number."""
     lines = text.splitlines()
     try:
         start = lines.index("- name: your_resource_model_name")
@@ -113,8 +122,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     if lines[start + 1] != "props:":
         raise SchemaSourceError("the manifest listing does not start with 'props:'")
     tokens: list[tuple[str, str]] = []
-    for line in lines[start + 2 :]:
+    for number, line in enumerate(lines[start + 2 :], start + 3):
         line = line.strip()
+        if where is not None:
+            where[len(tokens) :] = [number]
         if m := _NAME.match(line):
             tokens.append(("name", m["name"]))
         elif m := _ITEM_NAME.match(line):
@@ -138,32 +149,35 @@ def parse_tables(text: str, overlay: Mapping[str, Any]) -> FieldTables:
     root = Field("", "object")
     # Each scope: (path, Field whose members are being filled).
     stack: list[tuple[str, Field]] = [("", root)]
-    tokens = _tokens(text)
+    token_lines: list[int] = []
+    tokens = _tokens(text, token_lines)
     i = 0
     while i < len(tokens):
         kind, name = tokens[i]
         if kind not in ("name", "item"):
-            raise SchemaSourceError(f"manifest: unexpected {kind} {name!r} (token {i})")
+            raise SchemaSourceError(f"manifest: unexpected {kind} {name!r} (token {i})", line=token_lines[i])
         if kind == "name":
             while stack and name not in members.get(stack[-1][0], ()):
                 stack.pop()
             if not stack:
-                raise SchemaSourceError(f"manifest: field {name!r} belongs to no object in overlay members")
+                raise SchemaSourceError(
+                    f"manifest: field {name!r} belongs to no object in overlay members", line=token_lines[i]
+                )
         path, parent = stack[-1]
         if name in parent.members:
-            raise SchemaSourceError(f"manifest: {path or 'top level'} lists {name!r} twice")
+            raise SchemaSourceError(f"manifest: {path or 'top level'} lists {name!r} twice", line=token_lines[i])
         here = f"{path}.{name}" if path else name
         if i + 1 >= len(tokens):
-            raise SchemaSourceError(f"manifest: {here} has no value")
+            raise SchemaSourceError(f"manifest: {here} has no value", line=token_lines[i])
         kind2, value = tokens[i + 1]
         if kind2 == "leaf":
             if value not in SCALAR_TYPES:
-                raise SchemaSourceError(f"manifest: {here} has unknown type {value!r}")
+                raise SchemaSourceError(f"manifest: {here} has unknown type {value!r}", line=token_lines[i + 1])
             parent.members[name] = Field(name, value)
             i += 2
             continue
         if kind2 != "nested" or i + 2 >= len(tokens):
-            raise SchemaSourceError(f"manifest: {here} has no type")
+            raise SchemaSourceError(f"manifest: {here} has no type", line=token_lines[i])
         kind3, first = tokens[i + 2]
         if kind3 == "scalar-item":
             parent.members[name] = Field(name, "array", items=Field("", first))
@@ -183,7 +197,7 @@ def parse_tables(text: str, overlay: Mapping[str, Any]) -> FieldTables:
             i += 2
             _check_member(members, here, first)
         else:
-            raise SchemaSourceError(f"manifest: {here} has an unexpected {kind3}")
+            raise SchemaSourceError(f"manifest: {here} has an unexpected {kind3}", line=token_lines[i])
     fields = root.members
     _check_members_complete(fields, members)
     for name, (datatype, description) in rows.items():
@@ -471,6 +485,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
         "properties": {
             "version": {"const": 1, "description": "Format version; always 1."},
             **location_props,
+            "variables": declarations_schema(),
             "defaults": {"$ref": "#/$defs/jobDefaults"},
             "templates": copy.deepcopy(TEMPLATES_SCHEMA),
             "policy": _policy_schema(),
@@ -519,9 +534,16 @@ def generate(repo_root: Path) -> dict[str, str]:
     """
     tables, overlay = load_sources(repo_root)
     job = build_custom_job_schema(tables, overlay)
-    desired_state = dump(build_desired_state_schema(job))
+    strict = build_desired_state_schema(job)
     # The validator reads the copy inside the package, which is there however planner is installed.
-    files = {CUSTOM_JOB_SCHEMA: dump(job), DESIRED_STATE_SCHEMA: desired_state, PACKAGED_SCHEMA: desired_state}
+    # schemas/ holds the editors' version (planner.editor_schema: ${var.…} and defaults accepted);
+    # `planner schema print` rebuilds it, and prints the packaged CustomJob copy, outside the repository.
+    files = {
+        CUSTOM_JOB_SCHEMA: dump(job),
+        PACKAGED_CUSTOM_JOB_SCHEMA: dump(job),
+        DESIRED_STATE_SCHEMA: dump(editor_schema(strict)),
+        PACKAGED_SCHEMA: dump(strict),
+    }
     files.update(_view_schemas())
     files.update(_hardware_catalog(repo_root))
     return files
@@ -578,3 +600,23 @@ def write(repo_root: Path) -> list[str]:
         path.write_text(text, encoding="utf-8")
         written.append(rel)
     return written
+
+
+SCHEMA_NAMES = ("desired-state", "custom-job", "plan", "drift")
+
+
+def packaged_schema(name: str) -> str:
+    """One schema's text, from what ships inside the package (no repository needed)."""
+    data = Path(__file__).resolve().parent / "data"
+    if name == "desired-state":
+        strict = json.loads((data / Path(PACKAGED_SCHEMA).name).read_text(encoding="utf-8"))
+        return dump(editor_schema(strict))
+    if name == "custom-job":
+        return (data / Path(PACKAGED_CUSTOM_JOB_SCHEMA).name).read_text(encoding="utf-8")
+    from planner.render.json_view import drift_schema, format_schema, plan_schema
+
+    if name == "plan":
+        return format_schema(plan_schema())
+    if name == "drift":
+        return format_schema(drift_schema())
+    raise ValueError(f"unknown schema {name!r}")

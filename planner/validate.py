@@ -41,12 +41,14 @@ from planner.load import (
     Document,
     Span,
     find_span,
-    load_documents,
+    load_each,
     parse_document,
     resolve_paths,
     resolve_plain_scalar,
     split_jobs_text,
 )
+from planner.variables import as_values, typed_reference
+from planner.variables import missing_message as variables_missing_message
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -345,6 +347,7 @@ def load_desired(
     exceptions propagate. When two processes load, this one takes `alongside_cost` fewer
     bytes of YAML, so that both finish together.
     """
+    variables = as_values(paths, variables)  # declared variables: defaults, types (planner.variables)
     once = _Once(alongside)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
@@ -353,7 +356,9 @@ def load_desired(
         desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost) if hardware is None else None
         once()
         if desired is None:
-            desired = _Validation(variables, hardware).run(load_documents(paths))
+            # Every file is checked: one with a YAML syntax error does not hide the others' problems.
+            documents, syntax_problems = load_each(paths)
+            desired = _Validation(variables, hardware).run(documents, syntax_problems)
             if on_valid is not None:
                 on_valid({(job.project, job.location) for job in desired.jobs.values()})
         return desired
@@ -626,9 +631,11 @@ class _Validation:
         self.report(location, path, message)
         self.unresolved.add(location)
 
-    def run(self, documents: Sequence[Document]) -> Desired:
+    def run(self, documents: Sequence[Document], problems: Sequence[Diagnostic] = ()) -> Desired:
         jobs: dict[str, DesiredJob] = {}
         defined_at: dict[str, SourceLocation] = {}
+        for problem in problems:
+            self.diagnostics.setdefault((problem.location, problem.message), problem)
         for doc in documents:
             self._document(doc, jobs, defined_at)
         if self.diagnostics:
@@ -1066,12 +1073,10 @@ def _interpolate_text(text: str, variables: Mapping[str, str]) -> tuple[str, str
         name, default = body.group(1), body.group(2)
         if name in variables:
             return str(variables[name])
-        if default is not None:
-            return default
-        problem = problem or (
-            f'undefined variable "{name}": pass --var {name}=VALUE, --var-file, or PLANNER_VAR_{name}, '
-            f"or give a default with ${{var.{name}:-default}}"
-        )
+        missing = variables_missing_message(variables, name, default is not None)
+        if missing is None:
+            return default or ""
+        problem = problem or missing
         return token
 
     return _VAR_TOKEN.sub(replace, text), problem
@@ -1087,6 +1092,9 @@ def _substitute(
         validation.report_unresolved(doc.location(span), _format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
+        declared, typed = typed_reference(validation.variables, value)
+        if declared:
+            return typed
         typed = resolve_plain_scalar(result) if result else result
         if isinstance(typed, (bool, int)):
             return typed
@@ -1193,7 +1201,9 @@ def _normalise(job: dict[str, Any]) -> None:
     if isinstance(pools, list):
         for i, pool in enumerate(pools):
             if isinstance(pool, dict) and "replicaCount" in pool:
-                pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
+                # (a value still holding an unresolved ${var.X} was reported already, and is left alone)
+                with contextlib.suppress(TypeError, ValueError):
+                    pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
     scheduling = spec.get("scheduling")
     if isinstance(scheduling, dict):
         changed = dict(scheduling)

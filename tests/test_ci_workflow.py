@@ -1,11 +1,21 @@
-"""The example CI workflow is valid YAML and every planner command it runs exists with those flags."""
+"""The example CI workflow is valid YAML, every planner command it runs exists with those flags, and its
+steps work: planner installed as the workflow installs it, run against the emulator."""
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import click
+import pytest
 import yaml
 
 from planner.cli import cli
@@ -89,3 +99,180 @@ def test_pre_commit_hook_runs_an_existing_command() -> None:
     words = shlex.split(hook["entry"])
     assert words[0] == "planner"
     check_command([*words[1:], "jobs/"])
+
+
+# -- the workflow's steps, run for real: planner installed as the workflow installs it, against the emulator --
+
+PIN = re.compile(r"vertex-planner @ git\+https://github\.com/[\w.-]+/planner@[0-9a-f]{40}")
+EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
+
+NEW_JOB = """
+  hello-again:
+    displayName: hello-again
+    jobSpec:
+      workerPoolSpecs:
+        - machineSpec: {machineType: n1-standard-4}
+          replicaCount: 1
+          containerSpec: {imageUri: us-docker.pkg.dev/demo-project/training/hello:1.0}
+"""
+
+FAKE_GH = """#!/usr/bin/env bash
+# Stands in for the GitHub CLI: records its calls, answers from FAKE_* variables.
+echo "$*" >> "$FAKE_GH_LOG"
+case "$1 $2" in
+  "api "*) echo "${FAKE_PR_SHA:-}" ;;
+  "run download") [ -n "${FAKE_ARTIFACT:-}" ] && cp "$FAKE_ARTIFACT" ./plan.json ;;
+esac
+"""
+
+
+def test_the_workflow_pins_planner_by_its_own_distribution_name() -> None:
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    assert PIN.fullmatch(doc["env"]["PLANNER_PIN"]), doc["env"]["PLANNER_PIN"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "vertex-planner" and project["scripts"]["planner"] == "planner.cli:main"
+    for job in doc["jobs"].values():
+        installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+        assert installs == ['python -m pip install "$PLANNER_PIN"']
+
+
+def _fresh_venv(tmp_path: Path) -> Path:
+    """A new virtualenv with pip; planner's runtime dependencies come from the test environment
+    (a .pth line), so that installing planner fetches nothing but its build backend."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    ours = sysconfig.get_paths()["purelib"]
+    Path(site, "_test_dependencies.pth").write_text(ours + "\n")
+    return venv
+
+
+def _repository_copy(tmp_path: Path) -> Path:
+    """The repository's package sources, copied so that building them writes nothing into the repository."""
+    copy = tmp_path / "planner-src"
+    copy.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "planner", copy / "planner", ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+# What a GitHub runner would not have: this session's planner settings and its Python path.
+NOT_INHERITED = ("PLANNER_", "PIP_REQUIRE", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+class Runner:
+    """Runs one workflow job's `run:` steps in bash, as a GitHub runner would, in a fresh checkout."""
+
+    def __init__(self, tmp_path: Path, venv: Path, emulator_url: str, source: Path):
+        self.tmp = tmp_path
+        self.fake_bin = tmp_path / "fake-bin"
+        self.fake_bin.mkdir(exist_ok=True)
+        gh = self.fake_bin / "gh"
+        gh.write_text(FAKE_GH)
+        gh.chmod(0o755)
+        self.venv = venv
+        self.doc = yaml.safe_load(WORKFLOW.read_text())
+        self.base_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)},
+            "PATH": f"{venv / 'bin'}:{self.fake_bin}:{os.environ['PATH']}",
+            **{k: str(v) for k, v in self.doc["env"].items()},
+            "PLANNER_PIN": self.doc["env"]["PLANNER_PIN"].split(" @ ")[0] + f" @ file://{source}",
+            "PLANNER_STATE": str(tmp_path / "state" / "default.json"),
+            "PLANNER_VAR_project": "demo-project",
+            "PLANNER_API_ENDPOINT": emulator_url,
+            "FAKE_GH_LOG": str(tmp_path / "gh.log"),
+        }
+        self.runs = 0
+
+    def checkout(self, config: str) -> Path:
+        self.runs += 1
+        work = self.tmp / f"run-{self.runs}"
+        (work / "jobs").mkdir(parents=True)
+        (work / "jobs" / "jobs.yaml").write_text(config)
+        return work
+
+    def job(self, name: str, work: Path, **fake: str) -> tuple[int, str, dict[str, str]]:
+        """(exit code of the first failing step or 0, the step summary, the step outputs)."""
+        summary, outputs = work / ".summary.md", work / ".outputs"
+        summary.touch()
+        env = {**self.base_env, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs), **fake}
+        for step in self.doc["jobs"][name]["steps"]:
+            script = step.get("run")
+            if script is None:
+                continue  # `uses:` actions (checkout, auth, upload) are the runner's business
+            script = EXPRESSION.sub("x", script)
+            step_env = {**env, **{k: EXPRESSION.sub("x", str(v)) for k, v in (step.get("env") or {}).items()}}
+            proc = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                cwd=work, env=step_env, capture_output=True, text=True, timeout=300,
+            )
+            assert "Traceback" not in proc.stderr, proc.stderr
+            if proc.returncode != 0:
+                return proc.returncode, summary.read_text(), _outputs(outputs)
+        return 0, summary.read_text(), _outputs(outputs)
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+@pytest.mark.slow
+def test_the_workflow_installs_planner_and_runs_its_steps_against_the_emulator(
+    tmp_path: Path, emulator_factory: Any
+) -> None:
+    emulator = emulator_factory(run_seconds=3600)
+    runner = Runner(tmp_path, _fresh_venv(tmp_path), emulator.url, _repository_copy(tmp_path))
+    config = (ROOT / "examples" / "quickstart" / "jobs.yaml").read_text()
+    pushed_config = config + NEW_JOB
+
+    # a pull request: validate, plan, review the saved plan, comment with that very rendering
+    pr = runner.checkout(config)
+    code, summary, outputs = runner.job("plan", pr)
+    assert code == 0
+    assert outputs == {"changes": "true"}  # exit 2 of --detailed-exitcode is "changes", not a failure
+    review = (pr / "plan-review.md").read_text()
+    assert "hello-container" in review and review.strip() in summary
+    assert "--body-file plan-review.md" in (tmp_path / "gh.log").read_text()
+    installed = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", "import planner; print(planner.__file__)"],
+        capture_output=True, text=True, check=True, env=runner.base_env, cwd=tmp_path,
+    ).stdout
+    assert installed.startswith(str(tmp_path / "venv")), installed  # the installed copy, not the repository
+    assert emulator.request_log.mutating() == []
+
+    # the merge: the reviewed plan is applied
+    merged = runner.checkout(config)
+    code, _, _ = runner.job("apply", merged, FAKE_PR_SHA="abc123", FAKE_ARTIFACT=str(pr / "plan.json"))
+    assert code == 0
+    names = {j["labels"]["planner-address"] for j in labelled_jobs(emulator)}
+    assert names == {"hello-container", "mnist-package", "resnet-gpu"}
+
+    # a push to main without a pull request: planned and applied at once
+    pushed = runner.checkout(pushed_config)
+    code, _, _ = runner.job("apply", pushed)
+    assert code == 0
+    names = {j["labels"]["planner-address"] for j in labelled_jobs(emulator)}
+    assert "hello-again" in names
+
+    # nightly drift: in sync, then a job cancelled outside planner fails the run with exit 2
+    nightly = runner.checkout(pushed_config)
+    code, summary, _ = runner.job("drift", nightly)
+    assert code == 0, summary
+    victim = next(j for j in labelled_jobs(emulator) if j["labels"]["planner-address"] == "hello-container")
+    emulator.set_job_state(victim["name"], "JOB_STATE_CANCELLED")
+    code, summary, _ = runner.job("drift", runner.checkout(pushed_config))
+    assert code == 2 and "hello-container" in summary
+
+    # a plan that fails (exit 1) fails the job
+    code, _, _ = runner.job("plan", runner.checkout(config.replace("replicaCount: 1", "replicaCount: two", 1)))
+    assert code == 1
+
+
+def labelled_jobs(emulator: Any) -> list[dict[str, Any]]:
+    return list(emulator.list_jobs("demo-project", "us-central1", 'labels.managed-by="planner"'))

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
 from planner import apimodel
+from planner.emulator import sealed
 from planner.emulator.wire import ApiFailure
 from planner.errors import PlannerError
 
@@ -343,6 +344,7 @@ class DataLog:
         self._fsync_interval = fsync_interval
         self._clock = clock
         self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._key: bytes | None = None  # env values are sealed at rest (emulator.sealed)
         self._fd: int | None = None
         self._inode: int | None = None
         self._offset = 0
@@ -358,6 +360,13 @@ class DataLog:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _sealing_key(self) -> bytes:
+        """The key of `<file>.key`, made on first need; always called under the file lock, so
+        processes sharing the data file share one key."""
+        if self._key is None:
+            self._key = sealed.load_key(self.path + ".key")
+        return self._key
 
     def _catch_up(self, index: _Index) -> None:
         try:
@@ -390,7 +399,7 @@ class DataLog:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = sealed.unseal(self._sealing_key, json.loads(line))
             except json.JSONDecodeError as exc:
                 raise EmulatorDataError(
                     f"corrupt emulator data file {self.path}: {exc}",
@@ -418,7 +427,8 @@ class DataLog:
         """Write one record; call inside `locked(exclusive=True)` after applying it to `index`."""
         if self._fd is None:
             raise EmulatorDataError("the emulator data file is closed")
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        at_rest = sealed.seal(self._sealing_key, record)
+        line = (json.dumps(at_rest, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         os.write(self._fd, line)
         self._offset += len(line)
         self._records += 1
@@ -446,7 +456,8 @@ class DataLog:
         fd, tmp = tempfile.mkstemp(prefix=".emulator-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write((json.dumps(index.snapshot(), separators=(",", ":"), ensure_ascii=False) + "\n").encode())
+                snapshot = sealed.seal(self._sealing_key, index.snapshot())
+                fh.write((json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False) + "\n").encode())
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600)

@@ -210,6 +210,14 @@ def plan_schema() -> dict[str, Any]:
         {"files": _STRINGS, "hash": _STRING},
         description="saved plan files only: the desired-state files the plan was made from",
     )
+    schema["properties"]["variables"] = _obj(
+        {
+            "values": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            "salt": _STRING,
+            "sensitive": {"type": "object", "additionalProperties": _STRING},
+        },
+        description="saved plan files only: the non-sensitive variables' values; sensitive ones as salted digests",
+    )
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "planner plan",

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from planner import __version__, jsoncodec
 from planner.errors import StateError
+from planner.secrets import at_rest
 from planner.state.model import STATE_FORMAT_VERSION, JobRecord, JournalEntry, PendingStep, ReleasedJob, State
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -184,7 +185,8 @@ def record_to_json(rec: JobRecord) -> dict[str, Any]:
         "project": rec.project,
         "location": rec.location,
         "spec_hash": rec.spec_hash,
-        "spec": rec.spec if type(rec.spec) is dict else _plain(rec.spec),
+        # No secret at rest: env values (and sensitive variables' values) are kept as salted digests.
+        "spec": at_rest(rec.spec if type(rec.spec) is dict else _plain(rec.spec)),
         "last_state": rec.last_state,
         "pending": pending_to_json(rec.pending),
         "old_names": list(rec.old_names),
