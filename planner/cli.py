@@ -426,7 +426,9 @@ def schema_generate() -> int:
 
 
 @schema.command("print")
-@click.argument("name", type=click.Choice(["desired-state", "custom-job", "plan", "drift"]), default="desired-state")
+@click.argument(
+    "name", type=click.Choice(["desired-state", "custom-job", "plan", "drift", "status"]), default="desired-state"
+)
 def schema_print(name: str) -> int:
     """Print a schema (the editors' desired-state schema by default); no repository needed."""
     from planner.schemagen import packaged_schema
@@ -1073,7 +1075,14 @@ def drift_command(
 
 @cli.command("status")
 @click.argument("paths", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--watch", is_flag=True, help="Refresh until every job has ended (Ctrl-C stops).")
 @click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
 @click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")

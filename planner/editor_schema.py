@@ -10,7 +10,12 @@ for editors differs from the validator's in exactly two ways:
   interpolate them);
 - a field a job must have is not required of a job when the file's `defaults` supply it (a
   condition per required field on the path from the job down through nested objects; list items
-  are never merged, so requirements inside lists stay as they are).
+  are never merged, so requirements inside lists stay as they are), nor of a job that `extends`
+  templates (they may supply it; planner checks the merged job).
+
+(``${matrix.AXIS}`` references of a sweep are accepted wherever ``${var.NAME}`` ones are.) A
+template is checked as a partial job, as `defaults` are (planner checks it within each job that
+extends it, so the validator's schema only asks for a mapping).
 
 Everything else (unknown fields, output-only fields, enums, patterns) is the validator's own
 schema, so an editor flags what planner would flag wherever it can see it.
@@ -21,12 +26,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-# A string with a variable reference somewhere in it (JSON Schema patterns search, unanchored).
-VARIABLE_REFERENCE = r"\$\{var\.[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
+# A string with a variable or matrix reference somewhere in it (JSON Schema patterns search, unanchored).
+VARIABLE_REFERENCE = r"\$\{(var\.[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?|matrix\.[A-Za-z_][A-Za-z0-9_-]*)\}"
 _REFERENCE_SCHEMA = {
     "type": "string",
     "pattern": VARIABLE_REFERENCE,
-    "description": "A ${var.NAME} reference, replaced before planner validates the value.",
+    "description": "A ${var.NAME} or ${matrix.AXIS} reference, replaced before planner validates the value.",
 }
 _SCALARS = frozenset({"string", "integer", "number", "boolean", "null"})
 _SCALAR_KEYWORDS = frozenset({"enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum", "format"})
@@ -37,6 +42,7 @@ def editor_schema(strict: dict[str, Any]) -> dict[str, Any]:
     """The schema for editors, from the validator's desired-state schema."""
     schema = copy.deepcopy(strict)
     job = schema["$defs"]["job"]
+    _check_templates(schema)
     conditions = [_when_not_defaulted(path) for path in sorted(_required_paths(job, ()))]
     _drop_required(job, ())
     relaxed: dict[str, Any] = _accept_references(schema)
@@ -50,6 +56,22 @@ def editor_schema(strict: dict[str, Any]) -> dict[str, Any]:
     if conditions:
         schema["allOf"] = [*schema.get("allOf", []), *conditions]
     return schema
+
+
+def _check_templates(schema: dict[str, Any]) -> None:
+    """Templates are partial jobs: checked like `defaults` (nothing required, no unknown field),
+    with what a job adds beside its API fields (project, location, extends, matrix)."""
+    templates = schema.get("properties", {}).get("templates")
+    if not isinstance(templates, dict):
+        return
+    partial = copy.deepcopy(schema["$defs"]["jobDefaults"])
+    job_props = schema["$defs"]["job"]["properties"]
+    for name in ("project", "location", "extends", "matrix", "maxJobs"):
+        if name in job_props:
+            partial["properties"][name] = copy.deepcopy(job_props[name])
+    partial["description"] = "A partial job for extends:; planner checks it as part of each job that extends it."
+    schema["$defs"]["jobTemplate"] = partial
+    templates["additionalProperties"] = {"$ref": "#/$defs/jobTemplate"}
 
 
 def _is_scalar_schema(schema: dict[str, Any]) -> bool:
@@ -120,11 +142,16 @@ def _requires(path: tuple[str, ...]) -> dict[str, Any]:
     return inner
 
 
+def _unless_extending(requirement: dict[str, Any]) -> dict[str, Any]:
+    """A job that extends templates may get the field from them: planner checks the merged job."""
+    return {"if": {"required": ["extends"]}, "then": True, "else": requirement}
+
+
 def _when_not_defaulted(path: tuple[str, ...]) -> dict[str, Any]:
     dotted = ".".join(path)
     return {
         "$comment": f"every job needs {dotted} unless the file's defaults give it",
         "if": {"required": ["defaults"], "properties": {"defaults": _has_path(path)}},
         "then": True,
-        "else": {"properties": {"jobs": {"additionalProperties": _requires(path)}}},
+        "else": {"properties": {"jobs": {"additionalProperties": _unless_extending(_requires(path))}}},
     }

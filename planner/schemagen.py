@@ -569,11 +569,9 @@ def _view_schemas() -> dict[str, str]:
 
 
 def _status_schema() -> dict[str, str]:
-    try:
-        from planner.render.json_view import format_schema
-        from planner.render.status_view import status_schema
-    except ImportError:
-        return {}
+    from planner.render.json_view import format_schema
+    from planner.render.status_view import status_schema
+
     return {"schemas/status.schema.json": format_schema(status_schema())}
 
 
@@ -619,4 +617,8 @@ def packaged_schema(name: str) -> str:
         return format_schema(plan_schema())
     if name == "drift":
         return format_schema(drift_schema())
+    if name == "status":
+        from planner.render.status_view import status_schema
+
+        return format_schema(status_schema())
     raise ValueError(f"unknown schema {name!r}")

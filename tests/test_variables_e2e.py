@@ -26,10 +26,13 @@ jobs:
     jobSpec:
       workerPoolSpecs:
         - machineSpec: {machineType: n1-standard-4}
-          replicaCount: ${var.replicas}
+          replicaCount: 1
           containerSpec:
             imageUri: img:1
             args: ["--spot=${var.spot}", "${var.replicas}"]
+        - machineSpec: {machineType: n1-standard-4}
+          replicaCount: ${var.replicas}
+          containerSpec: {imageUri: img:1}
 """
 
 
@@ -52,9 +55,9 @@ def test_declared_values_are_typed_and_checked_once(cli: Cli) -> None:
     r = cli.run("plan", "jobs", "--var", "project=my-proj", "--var", "replicas=2", "--format", "json")
     assert r.code == 0, r.err
     after = json.loads(r.out)["resource_changes"][0]["after"]
-    pool = after["jobSpec"]["workerPoolSpecs"][0]
+    pool = after["jobSpec"]["workerPoolSpecs"][1]  # Vertex AI takes one replica in the first pool
     assert pool["replicaCount"] == "2"  # the integer 2, sent as int64
-    assert pool["containerSpec"]["args"] == ["--spot=false", "2"]
+    assert after["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"] == ["--spot=false", "2"]
     assert after["displayName"] == "train-dev"
 
 
