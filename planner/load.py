@@ -9,7 +9,8 @@ pyyaml's constructor is ten times slower on a 10,000-job file and drops duplicat
 Decisions worth knowing:
 
 - A directory stands for the ``*.yaml``/``*.yml`` files directly in it (not its
-  subdirectories, not hidden files), sorted by name.
+  subdirectories, not hidden files), sorted by name. Every such entry must be readable:
+  a dangling link, a link loop or an unreadable file is an error, never skipped.
 - Scalars follow the YAML 1.2 core schema: only ``true``/``false`` are booleans (``yes``,
   ``on`` stay strings), ``~``/``null``/empty are null, timestamps stay strings.
 - Mapping keys are always strings (``1:`` is the key ``"1"``); complex keys are errors.
@@ -21,8 +22,10 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,11 +103,9 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
-            )
+            # Every entry named like a config file counts, links included: one that cannot be
+            # read must fail the load, since skipping it would plan its jobs' deletion.
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
             if not found:
                 raise UsageError(f"{path}: no *.yaml or *.yml files in this directory")
             files.extend(found)
@@ -115,16 +116,33 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def read_config_file(path: Path) -> bytes:
+    """A config file's bytes; a UsageError naming the file if it cannot be read (never a skip)."""
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: cannot read: it is a directory, not a YAML file") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            if exc.errno == errno.ELOOP:
+                reason = f"symbolic link loop ({path} -> {target})"
+            elif isinstance(exc, FileNotFoundError):
+                reason = f"dangling symbolic link ({path} -> {target}, which does not exist)"
+        raise UsageError(f"{path}: cannot read: {reason}") from None
+
+
 def load_documents(paths: Sequence[str | Path]) -> list[Document]:
     """Parse every file (directories expand to their YAML files); raise ConfigError with all problems."""
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     for path in resolve_paths(paths):
         name = str(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raw = read_config_file(path)
         document, problems = parse_document(raw, name)
         diagnostics.extend(problems)
         if document is not None:
