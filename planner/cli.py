@@ -157,6 +157,9 @@ backend_options = _compose(
     click.option(
         "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
     ),
+    click.option(
+        "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
+    ),
 )
 
 view_options = _compose(
@@ -178,6 +181,7 @@ class Backend:
     max_requests_per_minute: float | None = None
     max_creates_per_minute: float | None = None
     lock_timeout: float = 0.0
+    ignore_backup: bool = False
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @staticmethod
@@ -194,6 +198,7 @@ class Backend:
             max_requests_per_minute=opts.get("max_requests_per_minute"),
             max_creates_per_minute=opts.get("max_creates_per_minute"),
             lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
+            ignore_backup=bool(opts.get("ignore_backup")),
         )
 
     def client(self) -> Any:
@@ -242,6 +247,7 @@ class Backend:
             base_dir=DEFAULT_STATE_DIR,
             storage_host=storage_host,
             credentials=credentials,
+            ignore_backup=self.ignore_backup,
         )
         self._cleanups.append(store.close)
         return store
@@ -910,6 +916,7 @@ def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--workspace", default="default", show_default=True)(fn)
     fn = click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX")(fn)
     fn = click.option("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True)(fn)
+    fn = click.option("--ignore-backup", is_flag=True, help="Read a missing state as empty even beside its backup.")(fn)
     return fn
 
 
@@ -966,6 +973,23 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
             store.write(state)
     for address in addresses:
         click.echo(f"Removed {address} from state.")
+    return EXIT_OK
+
+
+@state_group.command("restore")
+@_state_backend_options
+def state_restore(**opts: Any) -> int:
+    """Put the state's .backup back where the state file is missing (or corrupt)."""
+    from planner.state import LocalStore
+
+    backend = _state_backend(opts)
+    store = backend.store()
+    if not isinstance(store, LocalStore):
+        raise UsageError("state restore works on a local state file; for gs:// copy the backup object back")
+    with _locked(store, "state restore", backend.lock_timeout), _signals_deferred():
+        state = store.restore_backup()
+    jobs = len(state.jobs)
+    click.echo(f"Restored {store.description} from {store.backup_path} (serial {state.serial}, {jobs} jobs).")
     return EXIT_OK
 
 

@@ -53,3 +53,86 @@ def test_unreadable_entry_of_a_config_directory_fails_and_plans_nothing(cli: Cli
         assert "Traceback" not in r.err and "delete" not in r.out
     assert [rec.rpc for rec in cli.emulator.request_log.records if rec.rpc != "list"] == []
     assert {j["name"] for j in labelled_jobs(cli.emulator, PROJECT, LOCATION)} == running
+
+
+# -- 2. a lone .backup is never ignored; a journal without state is reported; links kept -------
+
+
+def write_jobs(cli: Cli, count: int) -> None:
+    (cli.cwd / "jobs" / "jobs.yaml").write_text(config_text(count))
+
+
+def test_lone_backup_is_refused_until_restored(cli: Cli) -> None:
+    write_jobs(cli, 2)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    write_jobs(cli, 3)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    state = Path(cli.state)
+    backup = state.with_name(state.name + ".backup")
+    kept = backup.read_bytes()
+    serial = json.loads(kept)["serial"]
+    state.unlink()
+    cli.emulator.request_log.clear()
+    for args in (("plan", "jobs"), ("apply", "jobs", "--auto-approve"), ("state", "list")):
+        r = cli.run(*args) if args[0] != "state" else cli.run(*args, "--state", str(state), backend=False)
+        assert r.code == 1, (args, r.err)
+        assert f"is missing but a backup of serial {serial} exists" in r.err, r.err
+        assert "planner state restore" in r.err and "--ignore-backup" in r.err
+    assert backup.read_bytes() == kept and not state.exists()
+    assert [rec.rpc for rec in cli.emulator.request_log.records if rec.rpc == "create"] == []
+
+    r = cli.run("state", "restore", "--state", str(state), backend=False)
+    assert r.code == 0, r.err
+    assert f"serial {serial}" in r.out
+    assert json.loads(state.read_bytes())["lineage"] == json.loads(kept)["lineage"]
+    r = cli.run("apply", "jobs", "--auto-approve")
+    assert r.code == 0, r.err
+    assert "0 to create" in r.out  # the job the backup missed is adopted by its labels
+    jobs = labelled_jobs(cli.emulator, PROJECT, LOCATION)
+    assert len(jobs) == 3 and len(state_of(cli)["jobs"]) == 3
+    # A readable state is never replaced by a restore.
+    r = cli.run("state", "restore", "--state", str(state), backend=False)
+    assert r.code == 1 and "exists and is readable" in r.err
+
+
+def test_ignore_backup_starts_a_new_state(cli: Cli) -> None:
+    write_jobs(cli, 1)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    Path(cli.state).unlink()
+    r = cli.run("plan", "jobs", "--ignore-backup")
+    assert r.code == 0, r.err
+    assert "adopt" in r.out
+
+
+def test_journal_without_state_is_reported_and_kept(cli: Cli) -> None:
+    write_jobs(cli, 1)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    state = Path(cli.state)
+    journal = state.with_name(state.name + ".journal")
+    journal.write_bytes(b'{"some": "step record"}\n')
+    state.unlink()
+    state.with_name(state.name + ".backup").unlink()
+    r = cli.run("plan", "jobs")
+    assert r.code == 1 and "is missing but its journal" in r.err, r.err
+    assert journal.exists()
+    r = cli.run("apply", "jobs", "--auto-approve", "--ignore-backup")
+    assert r.code == 0, r.err
+    assert journal.with_name(journal.name + ".orphaned").read_bytes() == b'{"some": "step record"}\n'
+
+
+def test_symlinked_state_is_written_through(cli: Cli) -> None:
+    real = cli.cwd / "elsewhere" / "real.json"
+    real.parent.mkdir()
+    link = cli.cwd / "state-link.json"
+    link.symlink_to(real)
+    cli.state = link
+    write_jobs(cli, 1)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    write_jobs(cli, 2)
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert len(json.loads(real.read_text())["jobs"]) == 2
+    backup = link.with_name(link.name + ".backup")
+    assert not backup.is_symlink() and len(json.loads(backup.read_text())["jobs"]) == 1
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0

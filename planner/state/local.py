@@ -75,8 +75,11 @@ class Snapshot:
 class LocalStore:
     """State in a local file; see the module docstring for the on-disk protocol."""
 
-    def __init__(self, path: Path, *, poll_interval: float = 0.05) -> None:
+    def __init__(self, path: Path, *, poll_interval: float = 0.05, ignore_backup: bool = False) -> None:
         self.path = path
+        # A missing state beside its backup or journal is refused unless the user says to
+        # start a new one: a new lineage would overwrite the backup and duplicate its jobs.
+        self.ignore_backup = ignore_backup
         self.description = str(path)
         self.backup_path = path.with_name(path.name + ".backup")
         self.journal_path = path.with_name(path.name + ".journal")
@@ -162,10 +165,85 @@ class LocalStore:
             journal = self._signatures()[1]
             found = self._read_state_file()
             if found is None:
+                if not self.ignore_backup:
+                    self._refuse_orphans()
                 return Snapshot(None, None, None, journal)
             state, sig = found
             entries = self._read_journal(state.lineage, state.serial)
             return Snapshot(apply_entries(state, entries), (state.lineage, state.serial), sig, journal)
+
+    def _refuse_orphans(self) -> None:
+        """The state file is missing: a backup or a journal left beside it means it was lost."""
+        try:
+            raw = self.backup_path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as err:
+            raise StateError(f"cannot read state backup {self.backup_path}: {err.strerror}") from err
+        if raw is not None:
+            try:
+                serial = f"serial {read_state(raw, str(self.backup_path)).serial}"
+            except StateError:
+                serial = "an unreadable serial"
+            raise StateError(
+                f"state {self.description} is missing but a backup of {serial} exists ({self.backup_path}): "
+                "restore it with `planner state restore` or pass `--ignore-backup` to start a new state",
+                hint="starting a new state would overwrite the backup and create its jobs a second time",
+            )
+        try:
+            size = self.journal_path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size:
+            raise StateError(
+                f"state {self.description} is missing but its journal {self.journal_path} exists "
+                f"({size} bytes of step records that apply on top of it)",
+                hint="put the state file back, or pass `--ignore-backup` to start a new state "
+                f"(the journal is then kept as {self.journal_path.name}.orphaned; jobs it recorded "
+                "are adopted by their labels)",
+            )
+
+    def restore_backup(self) -> State:
+        """Make `<file>.backup` the state again, if the state file is missing or unreadable."""
+        with self._mutex:
+            try:
+                self._read_state_file()
+            except StateError:
+                pass  # corrupt or unreadable: exactly what a restore is for
+            else:
+                if self.path.exists():
+                    raise StateError(
+                        f"cannot restore {self.description}: the state file exists and is readable; "
+                        "a restore replaces only a missing or corrupt state"
+                    )
+            try:
+                raw = self.backup_path.read_bytes()
+            except FileNotFoundError:
+                raise StateError(f"cannot restore {self.description}: there is no backup {self.backup_path}") from None
+            except OSError as err:
+                raise StateError(f"cannot read state backup {self.backup_path}: {err.strerror}") from err
+            state = read_state(raw, str(self.backup_path))  # a corrupt backup is refused here
+            target = self._real_path()
+            try:
+                fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                try:
+                    os.fchmod(fd, FILE_MODE)
+                    _write_all(fd, raw)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp_name, target)
+                _fsync_dir(target.parent)
+            except OSError as err:
+                raise StateError(f"cannot restore {self.description}: {err.strerror}") from err
+            self._base, self._seen = None, None
+            return state
+
+    def _real_path(self) -> Path:
+        """The file a write replaces: a `--state` that is a symbolic link is written through."""
+        if self.path.is_symlink():
+            return Path(os.path.realpath(self.path))
+        return self.path
 
     def _signatures(self) -> tuple[_Signature | None, _Signature | None]:
         out: list[_Signature | None] = []
@@ -203,16 +281,16 @@ class LocalStore:
             lineage, serial = found[0].lineage, found[0].serial
         check_replaceable(self.description, lineage, serial, state)
 
-    def _keep_backup(self) -> None:
+    def _keep_backup(self, current: Path) -> None:
         """Make `<file>.backup` the current state file (hard link, or a copy where links fail)."""
         directory = self.path.parent
         tmp = directory / f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp"
         try:
-            os.link(self.path, tmp)
+            os.link(current, tmp)  # `current` is never a link: link(2) would copy the link itself
         except FileNotFoundError:
             return
         except OSError:
-            data = self.path.read_bytes()
+            data = current.read_bytes()
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 _write_all(fd, data)
@@ -227,9 +305,11 @@ class LocalStore:
             new = replace(state, serial=state.serial + 1, version=STATE_FORMAT_VERSION, planner_version=__version__)
             data = write_state(new)
             self._ensure_dir()
-            directory = self.path.parent
+            target = self._real_path()
+            directory = target.parent
+            fresh = not target.exists()
             try:
-                fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+                fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
             except OSError as err:
                 raise StateError(f"cannot write state {self.description}: {err.strerror}") from err
             tmp = Path(tmp_name)
@@ -240,8 +320,8 @@ class LocalStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                self._keep_backup()
-                os.replace(tmp, self.path)
+                self._keep_backup(target)
+                os.replace(tmp, target)
                 _fsync_dir(directory)
             except OSError as err:
                 with contextlib.suppress(OSError):
@@ -250,6 +330,8 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 os.chmod(self.backup_path, FILE_MODE)
             self._base, self._seen = (new.lineage, new.serial), _signature(os.stat(self.path))
+            if fresh:
+                self._set_orphan_journal_aside()
             self._clear_journal()
             return new
 
@@ -259,6 +341,13 @@ class LocalStore:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
+
+    def _set_orphan_journal_aside(self) -> None:
+        # A journal found beside no state (accepted with --ignore-backup) is kept, not deleted.
+        with contextlib.suppress(OSError):
+            if self.journal_path.stat().st_size:
+                self._close_journal()
+                os.replace(self.journal_path, self.journal_path.with_name(self.journal_path.name + ".orphaned"))
 
     def _clear_journal(self) -> None:
         # Lines tagged with the old serial no longer apply; removing them is tidiness only.
