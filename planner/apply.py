@@ -96,6 +96,8 @@ class ApplyReport:
     state: State
     results: tuple[StepResult, ...]
     interrupted: bool = False
+    # Steps that happened but could not be journalled; apply stopped at the first of them.
+    unrecorded: tuple[Unrecorded, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -109,13 +111,31 @@ class StopRequested(Exception):
     """Raised inside a worker when a stop was requested before a step could finish."""
 
 
+@dataclass(frozen=True)
+class Unrecorded:
+    """A step that happened but whose journal record could not be written (e.g. a full disk)."""
+
+    address: str
+    job: str | None  # the job it left, if any
+    error: str
+
+
 @dataclass
 class _Book:
-    """The state as apply changes it: every update is journalled before it is kept."""
+    """The state as apply changes it: every update is journalled, and durable before it returns.
+
+    The journal append runs outside the book's lock, so records of concurrent steps share
+    one fsync (the store's group commit); only one worker ever updates an address, so each
+    address's records still land in order. A failed append is kept in `unrecorded` and
+    calls `on_journal_failure` once (apply stops starting steps): the step happened, its
+    record is in the final state if that write succeeds, and is found by labels otherwise.
+    """
 
     state: State
     journal: Journal
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_journal_failure: Callable[[], None] = lambda: None
+    unrecorded: list[Unrecorded] = field(default_factory=list)
 
     def update(self, address: str, change: Callable[[JobRecord | None], JobRecord | None]) -> None:
         with self.lock:
@@ -124,11 +144,21 @@ class _Book:
             if after == before:
                 return
             if after is None:
-                self.journal.append(JournalEntry.remove(address))
+                entry = JournalEntry.remove(address)
                 self.state = self.state.without_job(address)
             else:
-                self.journal.append(JournalEntry.put(after))
+                entry = JournalEntry.put(after)
                 self.state = self.state.with_job(after)
+        try:
+            self.journal.append(entry)
+        except PlannerError as err:
+            with self.lock:
+                first = not self.unrecorded
+                job = after.name if after is not None else (before.name if before is not None else None)
+                self.unrecorded.append(Unrecorded(address, job, err.message))
+            if first:
+                self.on_journal_failure()
+            raise PlannerError(f"done, but its state record could not be written: {err.message}") from err
 
     def record(self, address: str) -> JobRecord | None:
         with self.lock:
@@ -155,7 +185,7 @@ class Applier:
         now: Callable[[], str] = _now,
     ):
         self.client = client
-        self.book = _Book(prior, journal)
+        self.book = _Book(prior, journal, on_journal_failure=self.request_stop)
         self.options = options
         self.on_event = on_event or (lambda _e: None)
         self.clock = clock
@@ -190,7 +220,13 @@ class Applier:
         finally:
             pool.shutdown(wait=True)
         results = sorted(self._results, key=lambda r: (r.address, _step_order(r.step)))
-        return ApplyReport(state=self.book.state, results=tuple(results), interrupted=self.stop.is_set())
+        unrecorded = tuple(sorted(self.book.unrecorded, key=lambda u: u.address))
+        return ApplyReport(
+            state=self.book.state,
+            results=tuple(results),
+            interrupted=self.stop.is_set() and not unrecorded,
+            unrecorded=unrecorded,
+        )
 
     # -- one change --------------------------------------------------------------------------
 

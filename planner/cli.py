@@ -743,12 +743,21 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
         progress.close()
     interrupted = bool(interrupts)
     final = result[0].state if result else applier.book.state
-    with _signals_deferred():
-        store.write(final)
+    write_error: PlannerError | None = None
+    try:
+        with _signals_deferred():
+            store.write(final)
+    except PlannerError as err:
+        write_error = err  # the report is still printed: it says what happened
     if failure:
         raise failure[0]
     report = result[0]
     _print_report(report, color)
+    _print_unrecorded(report, write_error)
+    if write_error is not None:
+        raise write_error
+    if report.unrecorded:
+        return EXIT_ERROR
     if interrupted or report.interrupted:
         click.echo("Interrupted: finished steps are saved; run apply again to finish.", err=True)
         return EXIT_INTERRUPTED
@@ -821,6 +830,27 @@ def _step_text(step: Any) -> str:
     if step.job and kind != "create":
         return f"{kind} {step.job.rsplit('/', 1)[-1]}"
     return kind
+
+
+def _print_unrecorded(report: Any, write_error: PlannerError | None) -> None:
+    """After a journal or final-write failure: exactly what exists but may not be in state."""
+    if report.unrecorded:
+        click.echo(
+            f"\nThe state journal could not be written ({report.unrecorded[0].error}); "
+            "apply stopped starting new steps.",
+            err=True,
+        )
+        saved = "could not be saved either" if write_error is not None else "are in the state file written at the end"
+        click.echo(f"Done but not journalled ({len(report.unrecorded)}; they {saved}):", err=True)
+        for item in report.unrecorded:
+            click.echo(f"  - {item.address}: {item.job or '(no job)'}", err=True)
+    if write_error is not None:
+        click.echo(
+            "The final state write failed: steps journalled before it are kept in the journal and folded in "
+            "by the next run; jobs created but not recorded are adopted by their planner labels on the next "
+            "plan (never created twice).",
+            err=True,
+        )
 
 
 def _print_report(report: Any, color: bool) -> None:

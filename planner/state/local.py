@@ -2,12 +2,18 @@
 
 Durability: a write goes to a temporary file in the same directory, is fsync'd, renamed
 over the state and the directory fsync'd; the previous file is first hard-linked (or
-copied) to `<file>.backup`. Between full writes, each step result is one fsync'd line
-appended to `<file>.journal`, tagged with the lineage and serial of the state it applies
-on top of: `read()` folds the lines that match the state on disk and ignores older ones,
-so a crash between renaming the state and clearing the journal cannot replay stale steps.
-A torn (unterminated) last line is what a crash mid-append leaves; it is ignored and cut
-off before the next append. Any other unreadable line is a StateError.
+copied) to `<file>.backup`. A `--state` that is a symbolic link is written through: the
+file it points to is replaced, the link is kept. Between full writes, each step result is
+one checksummed record (see `fileformat`) appended to `<file>.journal`, tagged with the
+lineage and serial of the state it applies on top of: `read()` folds the records that match
+the state on disk and ignores older ones, so a crash between renaming the state and
+clearing the journal cannot replay stale steps. `append` returns once its record is
+durable; records appended concurrently share one fsync (group commit). A torn last record
+is what a crash or a full disk mid-append leaves; it is ignored, and cut off before the
+next append. Any other unreadable line is a StateError.
+
+A missing state file beside its `.backup` or a non-empty journal is refused (unless
+`ignore_backup`): the state was lost, and starting a new one would create its jobs again.
 
 Locking: `fcntl.flock` on `<file>.lock`, which the kernel releases when the holder dies,
 plus the holder's `LockInfo` JSON in that file so a second run can name it. Holder info
@@ -33,7 +39,7 @@ from types import TracebackType
 
 from planner import __version__
 from planner.errors import StateError, StateLockedError
-from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
+from planner.state.fileformat import journal_line, journal_records, read_state, write_state
 from planner.state.lock import LockInfo, locked_error
 from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries, check_replaceable
 
@@ -89,6 +95,13 @@ class LocalStore:
         self._base: tuple[str, int] | None = None  # (lineage, serial) of the file last read/written
         self._seen: _Signature | None = None
         self._journal_fd: int | None = None
+        self._journal_end = 0  # bytes of whole records in the journal
+        self._journal_torn = False  # a failed write left part of a record past _journal_end
+        self._journal_broken: str | None = None  # an fsync failed: nothing more is trusted
+        self._sync_cond = threading.Condition(threading.Lock())
+        self._syncing = False
+        self._written = 0  # records written (numbered from 1), and of those the durable ones:
+        self._synced = 0
         self._lock_fd: int | None = None
         self._lock_info: LockInfo | None = None
 
@@ -135,17 +148,9 @@ class LocalStore:
             return []
         except OSError as err:
             raise StateError(f"cannot read state journal {self.journal_path}: {err.strerror}") from err
-        lines = raw.split(b"\n")
-        # The last element is b"" when the file ends with a newline; otherwise it is a line
-        # torn by a crash mid-append, which never completed and is ignored.
-        entries: list[JournalEntry] = []
-        for number, line in enumerate(lines[:-1], start=1):
-            if not line.strip():
-                continue
-            entry_lineage, entry_serial, entry = read_journal_line(line, f"{self.journal_path}:{number}")
-            if entry_lineage == lineage and entry_serial == serial:
-                entries.append(entry)
-        return entries
+        # A torn last record (a crash or a full disk mid-append) never completed and is left out.
+        records, _end = journal_records(raw, str(self.journal_path))
+        return [entry for tag_lineage, tag_serial, entry in records if (tag_lineage, tag_serial) == (lineage, serial)]
 
     def read(self, ahead: Snapshot | None = None) -> State | None:
         """The state (with its journal replayed); `ahead` is returned if its files are unchanged."""
@@ -338,6 +343,9 @@ class LocalStore:
     # --- journal ------------------------------------------------------------------------------------
 
     def _close_journal(self) -> None:
+        with self._sync_cond:
+            while self._syncing:  # never close the descriptor under a running fsync
+                self._sync_cond.wait()
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
@@ -352,6 +360,8 @@ class LocalStore:
     def _clear_journal(self) -> None:
         # Lines tagged with the old serial no longer apply; removing them is tidiness only.
         self._close_journal()
+        with self._sync_cond:
+            self._synced = self._written  # what they recorded is in the state file just written
         with contextlib.suppress(FileNotFoundError):
             self.journal_path.unlink()
 
@@ -363,8 +373,7 @@ class LocalStore:
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
             size = os.fstat(fd).st_size
-            if size:
-                self._cut_torn_tail(fd, size)
+            self._journal_end = self._cut_torn_tail(fd, size) if size else 0
             if created:
                 _fsync_dir(self.path.parent)
         except OSError:
@@ -373,17 +382,18 @@ class LocalStore:
         self._journal_fd = fd
         return fd
 
-    def _cut_torn_tail(self, fd: int, size: int) -> None:
-        """Drop an unterminated last line (left by a crash) so new lines start cleanly."""
+    def _cut_torn_tail(self, fd: int, size: int) -> int:
+        """Drop an unterminated last line (left by a crash) so new records start cleanly; the size kept."""
         with open(self.journal_path, "rb") as fh:
             fh.seek(size - 1)
             if fh.read(1) == b"\n":
-                return
+                return size
             fh.seek(0)
             raw = fh.read(size)
         keep = raw.rfind(b"\n") + 1
         os.ftruncate(fd, keep)
         os.fsync(fd)
+        return keep
 
     def _current_base(self) -> tuple[str, int]:
         if self._base is not None:
@@ -399,15 +409,76 @@ class LocalStore:
         return self._base
 
     def append(self, entry: JournalEntry) -> None:
+        """Write one record and return once it is durable (group commit: see `_sync`)."""
         with self._mutex:
+            if self._journal_broken is not None:
+                raise StateError(
+                    f"cannot append to state journal {self.journal_path}: an earlier fsync failed "
+                    f"({self._journal_broken}); nothing more is recorded there by this run"
+                )
             lineage, serial = self._current_base()
             line = journal_line(entry, lineage=lineage, serial=serial)
             try:
                 fd = self._open_journal()
-                _write_all(fd, line)
-                os.fsync(fd)
+                if self._journal_torn:
+                    self._cut_back(fd)
+                try:
+                    _write_all(fd, line)
+                except OSError:
+                    # A short write (a full disk) leaves part of a record: cut it off now, or
+                    # before the next append if even that fails, so no record is glued onto it.
+                    self._journal_torn = True
+                    with contextlib.suppress(OSError):
+                        self._cut_back(fd)
+                    raise
             except OSError as err:
                 raise StateError(f"cannot append to state journal {self.journal_path}: {err.strerror}") from err
+            self._journal_end += len(line)
+            self._written += 1
+            ticket = self._written
+        self._sync(ticket)
+
+    def _cut_back(self, fd: int) -> None:
+        os.ftruncate(fd, self._journal_end)
+        self._journal_torn = False
+
+    def _sync(self, ticket: int) -> None:
+        """Return once record number `ticket` is durable; one fsync covers every record written before it.
+
+        The first waiter to find no fsync running starts one for everything written so far;
+        records written meanwhile wait for the next one. So concurrent steps share an fsync
+        and a record is still durable before its step is reported done.
+        """
+        with self._sync_cond:
+            while self._synced < ticket:
+                if self._journal_broken is not None:
+                    raise StateError(
+                        f"cannot append to state journal {self.journal_path}: fsync failed ({self._journal_broken})"
+                    )
+                if not self._syncing:
+                    break
+                self._sync_cond.wait()
+            else:
+                return
+            self._syncing = True
+            target = self._written  # every record up to this one has been written
+            fd = self._journal_fd
+        error: OSError | None = None
+        try:
+            assert fd is not None
+            os.fsync(fd)
+        except OSError as err:
+            error = err
+        with self._sync_cond:
+            self._syncing = False
+            if error is None:
+                self._synced = max(self._synced, target)
+            else:
+                # After a failed fsync the kernel may have dropped the pages: trust nothing more.
+                self._journal_broken = error.strerror or str(error)
+            self._sync_cond.notify_all()
+        if error is not None:
+            raise StateError(f"cannot append to state journal {self.journal_path}: {error.strerror}") from error
 
     # --- locking ------------------------------------------------------------------------------------
 
