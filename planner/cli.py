@@ -160,6 +160,13 @@ backend_options = _compose(
     click.option(
         "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
     ),
+    click.option(
+        "--request-timeout",
+        default="60s",
+        show_default=True,
+        metavar="DUR",
+        help="Total deadline of each API request attempt: connect, send and the whole answer.",
+    ),
 )
 
 view_options = _compose(
@@ -182,6 +189,7 @@ class Backend:
     max_creates_per_minute: float | None = None
     lock_timeout: float = 0.0
     ignore_backup: bool = False
+    request_timeout: float = 60.0
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @staticmethod
@@ -199,6 +207,7 @@ class Backend:
             max_creates_per_minute=opts.get("max_creates_per_minute"),
             lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
             ignore_backup=bool(opts.get("ignore_backup")),
+            request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
         )
 
     def client(self) -> Any:
@@ -212,8 +221,10 @@ class Backend:
             impersonate_service_account=self.impersonate_service_account,
             max_requests_per_minute=self.max_requests_per_minute,
             max_creates_per_minute=self.max_creates_per_minute,
+            timeout=self.request_timeout,
         )
         self._cleanups.append(client.close)
+        _LIVE_CLIENTS.append(client)
         return client
 
     def _start_emulator(self) -> str:
@@ -256,6 +267,24 @@ class Backend:
         while self._cleanups:
             with suppress(Exception):
                 self._cleanups.pop()()
+
+
+# Clients of this run, so a Ctrl-C ends their waits (signal handlers are process-wide anyway).
+_LIVE_CLIENTS: list[Any] = []
+
+
+def _positive_duration(text: str, flag: str) -> float:
+    seconds = _duration(text, flag)
+    if seconds <= 0:
+        raise UsageError(f"{flag}: {text!r} must be more than zero")
+    return seconds
+
+
+def _on_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C outside apply: end every request wait (within a quarter second), then unwind as usual."""
+    for client in _LIVE_CLIENTS:
+        client.cancel()
+    raise KeyboardInterrupt
 
 
 def _valid_workspace(name: str) -> bool:
@@ -728,6 +757,9 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     def on_signal(signum: int, _frame: object) -> None:
         interrupts.append(signum)
         applier.request_stop()
+        # Steps in flight get a second to finish; a wait still going then is ended, and a
+        # create whose answer is lost that way is found by its labels on the next plan.
+        client.cancel(grace=1.0)
         if len(interrupts) == 1:
             progress.line("Interrupt received: starting no new step, finishing the ones in flight…")
 
@@ -1144,6 +1176,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(100_000, 50, 100)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_interrupt)
     try:
         code = cli.main(args=args, prog_name="planner", standalone_mode=False)
     except click.exceptions.Exit as err:

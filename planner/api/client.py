@@ -22,6 +22,7 @@ import httpx
 
 from planner import __version__
 from planner.api.auth import redact_url
+from planner.api.deadline import Deadlines
 from planner.api.endpoint import Endpoint, parse_endpoint
 from planner.api.ratelimit import CREATE, REQUEST, Kind, RateLimiter, Ticket
 from planner.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -31,6 +32,11 @@ from planner.errors import ApiError, UsageError
 log = logging.getLogger(__name__)
 
 API_CLIENT_HEADER: Final = f"planner/{__version__}"
+# Each attempt's total deadline (connect, send, the whole answer): `--request-timeout`.
+DEFAULT_REQUEST_TIMEOUT: Final = 60.0
+# Before the endpoint has answered once in this run, a refused or unreachable connection is
+# retried only this long: a wrong endpoint or a stopped emulator fails in seconds, not minutes.
+FRESH_CONNECT_BUDGET: Final = 3.0
 # Google status names implied by an HTTP status when the body does not say (google/rpc/code.proto).
 _IMPLIED_STATUS: Final[dict[int, str]] = {
     401: "UNAUTHENTICATED",
@@ -195,8 +201,15 @@ class VertexClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         quota_project: str | None = None,
+        deadlines: Deadlines | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self._http = http
+        # Deadlines reach the sockets only through a DeadlineTransport (`make_http_client`);
+        # with another transport, cancellation still ends pauses between attempts.
+        self.deadlines = deadlines or Deadlines()
+        self.request_timeout = request_timeout
+        self._answered = False  # has the endpoint answered at all in this run?
         self.endpoint: Endpoint = parse_endpoint(endpoint)
         self._auth = auth
         self.retry = retry or RetryPolicy()
@@ -218,6 +231,10 @@ class VertexClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def cancel(self, grace: float = 0.0) -> None:
+        """End every request still waiting `grace` seconds from now; later requests fail at once (Ctrl-C)."""
+        self.deadlines.cancel(grace)
 
     def close(self) -> None:
         self._http.close()
@@ -312,6 +329,8 @@ class VertexClient:
             else:
                 assert exc is not None
                 failure = _transport_error(call, url, exc, attempt)
+                # Interrupted with the create perhaps on the server: the next plan finds it by labels.
+                self._give_up_early(call, url, exc, budget.elapsed(), attempt)
                 if not isinstance(exc, _RETRYABLE_TRANSPORT):
                     raise failure from None
                 ambiguous = not isinstance(exc, _NOT_SENT)
@@ -324,7 +343,7 @@ class VertexClient:
                 raise failure
             self.stats._add("retries")
             log.debug("create in %s/%s: %s; retrying in %.2fs", project, location, failure.message, delay)
-            self._sleep(delay)
+            self._pause(delay)
             if ambiguous:
                 found = self._lookup(call, find_existing)
                 if found is not None:
@@ -369,6 +388,32 @@ class VertexClient:
 
     # -- the wire ----------------------------------------------------------------------------
 
+    def _pause(self, seconds: float) -> None:
+        self.deadlines.pause(seconds, self._sleep)
+        if self.deadlines.cancelled:
+            raise ApiError("interrupted: the request was not retried", status="CANCELLED")
+
+    def _give_up_early(self, call: _Call, url: str, exc: httpx.RequestError, elapsed: float, attempt: int) -> None:
+        """Raise instead of retrying: after a cancellation, or when a fresh run cannot connect at all."""
+        if self.deadlines.cancelled:
+            raise ApiError(
+                "interrupted while waiting for the answer",
+                method=call.method,
+                url=redact_url(url),
+                status="CANCELLED",
+                attempts=attempt,
+            ) from None
+        fresh = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and not self._answered
+        if fresh and elapsed >= FRESH_CONNECT_BUDGET:
+            base = self.endpoint.base_url(call.location)
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(
+                f"cannot connect to {redact_url(base)}: {reason} (check --endpoint / PLANNER_API_ENDPOINT, "
+                "or that the emulator is running)",
+                status="UNAVAILABLE",
+                attempts=attempt,
+            ) from None
+
     def _url(self, call: _Call) -> str:
         return self.endpoint.base_url(call.location) + call.path
 
@@ -386,19 +431,21 @@ class VertexClient:
         self.stats._sent(call.rpc)
         started = time.perf_counter()
         try:
-            response = self._http.request(
-                call.method,
-                url,
-                params=call.params,
-                content=call.body,
-                headers=self._json_headers if call.body is not None else self._headers,
-                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            with self.deadlines.scope(self.request_timeout):
+                response = self._http.request(
+                    call.method,
+                    url,
+                    params=call.params,
+                    content=call.body,
+                    headers=self._json_headers if call.body is not None else self._headers,
+                    auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
+                )
         except httpx.RequestError as exc:
             self.stats._add("transport_errors")
             log.debug("%s %s failed: %s", call.method, call.path, type(exc).__name__)
             return None, exc
         code = response.status_code
+        self._answered = True
         self.stats._answered(code)
         if code == 429:
             self.limiter.on_throttled(ticket, parse_retry_after(response.headers.get("retry-after"), now=time.time()))
@@ -427,6 +474,7 @@ class VertexClient:
             else:
                 assert exc is not None
                 failure = _transport_error(call, url, exc, attempt)
+                self._give_up_early(call, url, exc, budget.elapsed(), attempt)
                 if not isinstance(exc, _RETRYABLE_TRANSPORT):
                     raise failure from None
             delay = budget.next_delay(retry_after)
@@ -434,7 +482,7 @@ class VertexClient:
                 raise failure
             self.stats._add("retries")
             log.debug("%s %s: %s; retry %d in %.2fs", call.method, call.path, failure.message, attempt, delay)
-            self._sleep(delay)
+            self._pause(delay)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:
