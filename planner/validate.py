@@ -828,7 +828,14 @@ class _Validation:
             message = f"a worker pool needs one of {names}" if kind == "anyOf" else both
             self.report(doc.location(span, key=True), path, message)
             return
-        self.report(doc.location(span), path, _message(kind, error.validator_value, value, schema))
+        message = _message(kind, error.validator_value, value, schema)
+        if _SECRET_PATH.search(path) and not isinstance(value, dict | list):
+            message = message.replace(_describe(value), "a value (not shown: values under env are secret)")
+        self.report(doc.location(span), path, message)
+
+
+# A diagnostic never echoes a value under `env` (DESIGN §7: env values are masked): they are secrets.
+_SECRET_PATH = re.compile(r"\.env\[\d+\](?:\.value)?$")
 
 
 def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) -> str:

@@ -197,3 +197,42 @@ def test_full_disk_stops_apply_reports_unrecorded_and_the_next_run_adopts_them(c
     assert created <= {j["name"] for j in jobs}
     assert len(state_of(cli)["jobs"]) == count
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
+
+
+# -- 6. secrets in messages ---------------------------------------------------------------------
+
+
+def test_validation_never_echoes_a_value_under_env(cli: Cli) -> None:
+    env = "            env: [{name: TOKEN, value: 918273645501}, {name: B, value: [sekrit-list]}]"
+    (cli.cwd / "jobs" / "jobs.yaml").write_text(config_text(1, extra=env))
+    r = cli.run("validate", "jobs", backend=False)
+    assert r.code == 1, r.err
+    assert "env[0].value" in r.err and "918273645501" not in r.err + r.out
+    assert "not shown" in r.err
+
+
+def test_api_error_text_is_masked_for_every_env_value_of_the_request(emulator) -> None:  # type: ignore[no-untyped-def]
+    from planner.api import build_client
+    from planner.api.client import MASK
+    from planner.errors import ApiError
+
+    body = {
+        "displayName": "leaky",
+        "jobSpec": {
+            "workerPoolSpecs": [
+                {
+                    "machineSpec": {"machineType": "n1-standard-4"},
+                    "replicaCount": "1",
+                    "containerSpec": {
+                        "imageUri": "us-docker.pkg.dev/p/r/i:1",
+                        "env": [{"name": "TOKEN", "value": 918273645501}],
+                    },
+                }
+            ]
+        },
+    }
+    with build_client(endpoint=emulator.url) as client, pytest.raises(ApiError) as info:
+        client.create_job(PROJECT, LOCATION, body, find_existing=lambda: None)
+    assert info.value.http_status == 400
+    assert "918273645501" not in str(info.value) and MASK in str(info.value), str(info.value)
+    assert "918273645501" not in json.dumps(info.value.details)

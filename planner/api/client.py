@@ -157,6 +157,61 @@ def error_from_response(response: httpx.Response, *, attempts: int = 1) -> ApiEr
     )
 
 
+# Shorter values are not masked: replacing "1" or "on" everywhere would garble every message.
+_MIN_MASKED_LENGTH: Final = 4
+MASK: Final = "(sensitive value)"
+
+
+def secret_values(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The env values of a CustomJob request body (every worker pool, container and Python package)."""
+    found: set[str] = set()
+    spec = body.get("jobSpec")
+    pools = spec.get("workerPoolSpecs") if isinstance(spec, Mapping) else None
+    for pool in pools if isinstance(pools, list) else ():
+        if not isinstance(pool, Mapping):
+            continue
+        for key in ("containerSpec", "pythonPackageSpec"):
+            part = pool.get(key)
+            env = part.get("env") if isinstance(part, Mapping) else None
+            for item in env if isinstance(env, list) else ():
+                value = item.get("value") if isinstance(item, Mapping) else None
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = json.dumps(value)  # as an error would quote a number sent by mistake
+                if isinstance(value, str) and len(value) >= _MIN_MASKED_LENGTH:
+                    found.add(value)
+    return tuple(sorted(found, key=len, reverse=True))  # longest first: a secret may contain another
+
+
+def mask_text(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret (as written, or JSON-escaped inside a quoted string) replaced by MASK."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret:
+            text = text.replace(escaped, MASK)
+    return text
+
+
+def _mask_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: _mask_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(v, secrets) for v in value]
+    return value
+
+
+def mask_error(err: ApiError, secrets: tuple[str, ...]) -> ApiError:
+    """The same error with every secret of the request masked in its message and details."""
+    if not secrets:
+        return err
+    err.message = mask_text(err.message, secrets)
+    err.args = (err.message,)
+    err.details = [_mask_value(d, secrets) for d in err.details]
+    return err
+
+
 def _transport_error(call: _Call, url: str, exc: httpx.RequestError, attempts: int) -> ApiError:
     detail = str(exc) or "no detail"
     return ApiError(
@@ -292,6 +347,22 @@ class VertexClient:
         *,
         find_existing: Callable[[], dict[str, Any] | None],
     ) -> dict[str, Any]:
+        """POST a CustomJob (see `_create_job`); an error never quotes an env value of the request."""
+        secrets = secret_values(body)
+        try:
+            return self._create_job(project, location, body, find_existing=find_existing, secrets=secrets)
+        except ApiError as err:
+            raise mask_error(err, secrets) from None
+
+    def _create_job(
+        self,
+        project: str,
+        location: str,
+        body: dict[str, Any],
+        *,
+        find_existing: Callable[[], dict[str, Any] | None],
+        secrets: tuple[str, ...],
+    ) -> dict[str, Any]:
         """POST a CustomJob; never re-sent blindly.
 
         After an ambiguous failure (5xx, or a connection lost once the request may have
@@ -342,7 +413,8 @@ class VertexClient:
                         return found
                 raise failure
             self.stats._add("retries")
-            log.debug("create in %s/%s: %s; retrying in %.2fs", project, location, failure.message, delay)
+            shown = mask_text(failure.message, secrets)
+            log.debug("create in %s/%s: %s; retrying in %.2fs", project, location, shown, delay)
             self._pause(delay)
             if ambiguous:
                 found = self._lookup(call, find_existing)
