@@ -111,6 +111,8 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str]) -> dict[str, str]
             mark = getattr(err, "problem_mark", None)
             where = f"{var_file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else var_file
             raise UsageError(f"{where}: --var-file is not valid YAML") from err
+        except ValueError as err:  # an integer beyond Python's digit limit for int()
+            raise UsageError(f"{var_file}: --var-file holds a number too large to read (over 4,300 digits)") from err
         if data is None:
             continue
         if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):

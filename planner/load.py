@@ -180,6 +180,15 @@ def parse_document(raw: bytes | str, file: str) -> tuple[Document | None, list[D
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
             problem += "; tabs are not allowed for indentation, use spaces"
         return None, [Diagnostic(loc, "", f"YAML syntax error: {problem}")]
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, other control characters): at its real place.
+        pos = max(0, min(int(exc.position), len(text)))
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character
+        code = ord(char) if isinstance(char, str) and char else int(char) if isinstance(char, int) else 0
+        message = f"YAML syntax error: character #x{code:04x} is not allowed ({exc.reason})"
+        return None, [Diagnostic(SourceLocation(file, line, column), "", message)]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(SourceLocation(file, 1, 1), "", f"YAML syntax error: {exc}")]
     except _Abort:
@@ -281,6 +290,10 @@ class _Builder:
         self.templated: list[tuple[tuple[str | int, ...], bool]] = []
         self.aliased = False
 
+    def _too_large(self, line: int, column: int, text: str) -> str:
+        self._problem(line, column, f"a number of {len(text)} digits is too large; no field takes more than 20")
+        return text
+
     def _problem(self, line: int, column: int, message: str, *, fatal: bool = False) -> None:
         self.diagnostics.append(Diagnostic(SourceLocation(self.file, line, column), "", message))
         if fatal:
@@ -347,7 +360,10 @@ class _Builder:
                             self._problem(line, col, f'duplicate key "{text}" (first defined at line {first[2]})')
                         continue
                 style = event.style
-                value: Any = untagged(text, style)
+                try:
+                    value: Any = untagged(text, style)
+                except ValueError:  # an integer beyond Python's digit limit for int()
+                    value = self._too_large(line, col, text)
                 if "${" in text:
                     templated.append((tuple(f[3] if f[0] else len(f[1]) for f in stack), not style))
                 if parent[0]:
@@ -369,7 +385,10 @@ class _Builder:
                     tag = event.tag
                     text = event.value
                     if tag is None or tag == "!":
-                        value = untagged(text, event.style)
+                        try:
+                            value = untagged(text, event.style)
+                        except ValueError:
+                            value = self._too_large(line, col, text)
                         if "${" in text and stack and not (stack[-1][0] and stack[-1][3] is None):
                             path = tuple(f[3] if f[0] else len(f[1]) for f in stack)
                             templated.append((path, not event.style))

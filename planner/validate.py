@@ -1030,7 +1030,12 @@ def _substitute(
         validation.report_unresolved(doc.location(span), _format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
-        typed = resolve_plain_scalar(result) if result else result
+        try:
+            typed = resolve_plain_scalar(result) if result else result
+        except ValueError:  # an integer beyond Python's digit limit for int()
+            problem = f"the variable's value is a number of {len(result)} digits, too large for any field"
+            validation.report_unresolved(doc.location(span), _format_path(path), problem)
+            return value
         if isinstance(typed, (bool, int)):
             return typed
     return result
@@ -1135,7 +1140,8 @@ def _normalise(job: dict[str, Any]) -> None:
     pools = spec.get("workerPoolSpecs")
     if isinstance(pools, list):
         for i, pool in enumerate(pools):
-            if isinstance(pool, dict) and "replicaCount" in pool:
+            # An unresolved "${var.X}" was reported already (and its schema error suppressed).
+            if isinstance(pool, dict) and "replicaCount" in pool and not _unresolved(pool["replicaCount"]):
                 pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
     scheduling = spec.get("scheduling")
     if isinstance(scheduling, dict):
@@ -1144,6 +1150,10 @@ def _normalise(job: dict[str, Any]) -> None:
             if isinstance(changed.get(name), str):
                 changed[name] = canonical_duration(changed[name]) or changed[name]
         spec["scheduling"] = changed
+
+
+def _unresolved(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
 
 
 def config_hash(jobs: Mapping[str, DesiredJob], digests: Mapping[str, bytes] | None = None) -> str:

@@ -236,3 +236,37 @@ def test_api_error_text_is_masked_for_every_env_value_of_the_request(emulator) -
     assert info.value.http_status == 400
     assert "918273645501" not in str(info.value) and MASK in str(info.value), str(info.value)
     assert "918273645501" not in json.dumps(info.value.details)
+
+
+# -- 7. exit 3 is only for bugs --------------------------------------------------------------------
+
+
+def test_huge_integers_and_control_characters_are_user_errors_at_their_place(cli: Cli) -> None:
+    jobs = cli.cwd / "jobs" / "jobs.yaml"
+    huge = "9" * 5000
+    jobs.write_text(config_text(1).replace("replicaCount: 1", f"replicaCount: {huge}"))
+    r = cli.run("validate", "jobs", backend=False)
+    assert r.code == 1, r.err
+    assert "jobs.yaml:10:25: a number of 5000 digits is too large" in r.err, r.err[:500]
+
+    jobs.write_text(config_text(1).replace("replicaCount: 1", "replicaCount: ${var.n}"))
+    r = cli.run("validate", "jobs", "--var", f"n={huge}", backend=False)
+    assert r.code == 1 and "jobs.yaml:10:25:" in r.err and "5000 digits" in r.err, r.err[:500]
+    (cli.cwd / "vars.yaml").write_text(f"n: {huge}\n")
+    r = cli.run("validate", "jobs", "--var-file", "vars.yaml", backend=False)
+    assert r.code == 1 and "too large" in r.err and "bug" not in r.err, r.err[:500]
+
+    # An undefined variable where an integer goes is reported, not a crash.
+    r = cli.run("validate", "jobs", backend=False)
+    assert r.code == 1 and 'undefined variable "n"' in r.err, r.err[:500]
+
+    placed = (
+        ("project: demo-project", "project: demo-project\x00", 2, 22),
+        ("location: us", "location: u\x07s", 3, 12),
+    )
+    for before, after, line, column in placed:
+        jobs.write_text(config_text(1).replace(before, after))
+        char = after[column - 1]
+        r = cli.run("validate", "jobs", backend=False)
+        assert r.code == 1, r.err
+        assert f"jobs.yaml:{line}:{column}: YAML syntax error: character #x{ord(char):04x}" in r.err, r.err
