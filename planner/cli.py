@@ -1141,6 +1141,7 @@ def emulator_group() -> None:
 @click.option("--queue-seconds", default=None, type=float)
 @click.option("--run-seconds", default=None, type=float)
 @click.option("--cancel-seconds", default=None, type=float)
+@click.option("--delete-seconds", default=0.0, type=float, help="Delete operations stay in progress this long.")
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
@@ -1160,6 +1161,7 @@ def emulator_serve(**opts: Any) -> int:
         queue_seconds=opts["queue_seconds"],
         run_seconds=opts["run_seconds"],
         cancel_seconds=opts["cancel_seconds"],
+        delete_seconds=opts["delete_seconds"],
         create_quota=opts["create_quota"],
         request_quota=opts["request_quota"],
         allow_remote=opts["allow_remote"],
