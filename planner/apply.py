@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -120,7 +120,6 @@ class Unrecorded:
     error: str
 
 
-@dataclass
 class _Book:
     """The state as apply changes it: every update is journalled, and durable before it returns.
 
@@ -129,26 +128,36 @@ class _Book:
     address's records still land in order. A failed append is kept in `unrecorded` and
     calls `on_journal_failure` once (apply stops starting steps): the step happened, its
     record is in the final state if that write succeeds, and is found by labels otherwise.
+
+    The records live in one mutable dict while apply runs (a State per update would copy
+    every record each time: quadratic over 10,000 creates); `state` builds the State.
     """
 
-    state: State
-    journal: Journal
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    on_journal_failure: Callable[[], None] = lambda: None
-    unrecorded: list[Unrecorded] = field(default_factory=list)
+    def __init__(self, state: State, journal: Journal, *, on_journal_failure: Callable[[], None] = lambda: None):
+        self._base = state
+        self._jobs: dict[str, JobRecord] = dict(state.jobs)
+        self.journal = journal
+        self.lock = threading.Lock()
+        self.on_journal_failure = on_journal_failure
+        self.unrecorded: list[Unrecorded] = []
+
+    @property
+    def state(self) -> State:
+        with self.lock:
+            return replace(self._base, jobs=dict(self._jobs))
 
     def update(self, address: str, change: Callable[[JobRecord | None], JobRecord | None]) -> None:
         with self.lock:
-            before = self.state.jobs.get(address)
+            before = self._jobs.get(address)
             after = change(before)
             if after == before:
                 return
             if after is None:
                 entry = JournalEntry.remove(address)
-                self.state = self.state.without_job(address)
+                del self._jobs[address]
             else:
                 entry = JournalEntry.put(after)
-                self.state = self.state.with_job(after)
+                self._jobs[address] = after
         try:
             self.journal.append(entry)
         except PlannerError as err:
@@ -162,7 +171,7 @@ class _Book:
 
     def record(self, address: str) -> JobRecord | None:
         with self.lock:
-            return self.state.jobs.get(address)
+            return self._jobs.get(address)
 
 
 def _now() -> str:

@@ -140,17 +140,42 @@ class _Backend(httpcore.SyncBackend):
 
 
 class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's own transport (its request and error mapping) over a pool whose sockets keep deadlines."""
+    """httpx's own transport (its request and error mapping) over pools whose sockets keep deadlines.
+
+    Each thread gets its own small pool: a sync request holds one connection at a time, and
+    one shared pool makes every request of 16 or 32 parallel workers take the pool's lock and
+    poll every idle connection's socket, which cost more CPU than the request itself.
+    """
 
     def __init__(self, deadlines: Deadlines, *, verify: bool, limits: httpx.Limits, trust_env: bool) -> None:
-        # HTTPTransport.__init__ is not called: it would build a second pool (and SSL context).
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=_Backend(deadlines),
-        )
+        # HTTPTransport.__init__ is not called: it would build a pool (and SSL context) never used.
+        self._ssl_context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        self._keepalive_expiry = limits.keepalive_expiry
+        self._deadlines = deadlines
+        self._local = threading.local()
+        self._pools: list[httpcore.ConnectionPool] = []
+        self._pools_lock = threading.Lock()
+
+    @property
+    def _pool(self) -> httpcore.ConnectionPool:  # type: ignore[override]  # HTTPTransport sends through it
+        pool: httpcore.ConnectionPool | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = httpcore.ConnectionPool(
+                ssl_context=self._ssl_context,
+                max_connections=2,
+                max_keepalive_connections=2,
+                keepalive_expiry=self._keepalive_expiry,
+                http1=True,
+                http2=False,
+                network_backend=_Backend(self._deadlines),
+            )
+            self._local.pool = pool
+            with self._pools_lock:
+                self._pools.append(pool)
+        return pool
+
+    def close(self) -> None:
+        with self._pools_lock:
+            pools, self._pools = self._pools, []
+        for pool in pools:
+            pool.close()

@@ -410,6 +410,9 @@ class LocalStore:
 
     def append(self, entry: JournalEntry) -> None:
         """Write one record and return once it is durable (group commit: see `_sync`)."""
+        base = self._base
+        # Encoding outside the lock: parallel workers wait for each other only to write.
+        line = journal_line(entry, lineage=base[0], serial=base[1]) if base is not None else None
         with self._mutex:
             if self._journal_broken is not None:
                 raise StateError(
@@ -417,7 +420,8 @@ class LocalStore:
                     f"({self._journal_broken}); nothing more is recorded there by this run"
                 )
             lineage, serial = self._current_base()
-            line = journal_line(entry, lineage=lineage, serial=serial)
+            if line is None or base != (lineage, serial):
+                line = journal_line(entry, lineage=lineage, serial=serial)
             try:
                 fd = self._open_journal()
                 if self._journal_torn:
