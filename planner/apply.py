@@ -435,6 +435,12 @@ class Applier:
         self.book.update(address, change)
 
     def _mark_pending(self, change: ResourceChange, step: Step) -> None:
+        try:
+            self._record_pending(change, step)
+        except PlannerError:
+            pass  # the journal failed (already reported, apply is stopping); the mark is in the book
+
+    def _record_pending(self, change: ResourceChange, step: Step) -> None:
         pending = PendingStep(action=step.kind.value, name=step.job, since=self.now(), detail=change.reason.value)
 
         def mark(record: JobRecord | None) -> JobRecord | None:

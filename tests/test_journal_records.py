@@ -58,25 +58,33 @@ def test_a_damaged_whole_record_is_an_error_whose_hint_names_the_journal(tmp_pat
     assert Path(str(store.journal_path)).exists()
 
 
-def test_concurrent_appends_share_fsyncs_and_every_record_lands(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_appends_share_fsyncs_and_each_is_durable_when_it_returns(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import os
 
     store = LocalStore(tmp_path / "default.json")
     store.write(State.new())
-    calls = []
+    calls: list[int] = []
+    durable = [0]  # the journal's size as of the last completed fsync
     real_fsync = os.fsync
 
     def counting_fsync(fd: int) -> None:
-        calls.append(fd)
+        size = os.fstat(fd).st_size
         real_fsync(fd)
+        calls.append(fd)
+        durable[0] = max(durable[0], size)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
     barrier = threading.Barrier(16)
+    late: list[str] = []
 
     def worker(n: int) -> None:
         barrier.wait()
         for i in range(20):
-            store.append(JournalEntry.put(record(f"job-{n}-{i}", n * 100 + i)))
+            address = f"job-{n}-{i}"
+            store.append(JournalEntry.put(record(address, n * 100 + i)))
+            synced = store.journal_path.read_bytes()[: durable[0]]
+            if f'"address":"{address}"'.encode() not in synced:
+                late.append(address)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
     for t in threads:
@@ -84,6 +92,7 @@ def test_concurrent_appends_share_fsyncs_and_every_record_lands(tmp_path: Path, 
     for t in threads:
         t.join()
     monkeypatch.setattr(os, "fsync", real_fsync)
+    assert late == []  # no append returned before an fsync covered its record
     folded = LocalStore(store.path).read()
     assert folded is not None and len(folded.jobs) == 320
-    assert 0 < len(calls) <= 320
+    assert 0 < len(calls) < 320  # records written meanwhile shared an fsync
