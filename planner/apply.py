@@ -373,6 +373,8 @@ class Applier:
                         f"delete of {name} failed: {error.get('message', 'unknown error')}", method="DELETE", url=name
                     )
             except ApiError as err:
+                if err.status == "CANCELLED" and err.http_status is None:
+                    raise StopRequested from err  # Ctrl-C: the next apply finishes the delete
                 if err.status == "DEADLINE_EXCEEDED" and err.http_status is None:
                     raise _WaitTimedOut(f"deleting {name} did not finish within --wait-timeout") from err
                 if err.http_status != 404:

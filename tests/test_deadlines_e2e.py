@@ -133,3 +133,28 @@ def test_ctrl_c_while_the_cli_is_still_importing_is_a_quiet_exit(tmp_path: Path)
             continue  # the interpreter's own start-up was interrupted, before any planner code
         assert "Traceback" not in err, (delay, err)
         assert proc.returncode in (1, 130, -signal.SIGINT), (delay, proc.returncode, err)
+
+
+def test_cancel_ends_operation_polling_at_once(emulator_factory) -> None:  # type: ignore[no-untyped-def]
+    emulator = emulator_factory(delete_seconds=60, run_seconds=0.05)
+    client = build_client(endpoint=emulator.url)
+    job = {
+        "displayName": "j",
+        "jobSpec": {
+            "workerPoolSpecs": [
+                {"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1",
+                 "containerSpec": {"imageUri": "gcr.io/p/i:1"}}
+            ]
+        },
+    }
+    name = client.create_job("p", "us-central1", job, find_existing=lambda: None)["name"]
+    time.sleep(0.5)
+    operation = client.delete_job(name)
+    assert not operation.get("done")
+    threading.Timer(0.5, client.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(ApiError) as info:
+        client.wait_operation(operation["name"], timeout=60)
+    assert info.value.status == "CANCELLED"
+    assert time.monotonic() - started < 2
+    client.close()

@@ -455,7 +455,7 @@ class VertexClient:
                     url=f"{self.endpoint.base_url(location)}/{API_VERSION}/{name}",
                     status="DEADLINE_EXCEEDED",
                 )
-            self._sleep(min(interval, remaining))
+            self._pause(min(interval, remaining))  # Ctrl-C ends the wait at once
             interval = min(interval * 1.5, 5.0)
 
     # -- the wire ----------------------------------------------------------------------------
