@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -96,6 +96,8 @@ class ApplyReport:
     state: State
     results: tuple[StepResult, ...]
     interrupted: bool = False
+    # Steps that happened but could not be journalled; apply stopped at the first of them.
+    unrecorded: tuple[Unrecorded, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -109,35 +111,75 @@ class StopRequested(Exception):
     """Raised inside a worker when a stop was requested before a step could finish."""
 
 
-@dataclass
-class _Book:
-    """The state as apply changes it: every update is journalled before it is kept."""
+@dataclass(frozen=True)
+class Unrecorded:
+    """A step that happened but whose journal record could not be written (e.g. a full disk)."""
 
-    state: State
-    journal: Journal
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    address: str
+    job: str | None  # the job it left, if any
+    error: str
+
+
+class _Book:
+    """The state as apply changes it: every update is journalled, and durable before it returns.
+
+    The journal append runs outside the book's lock, so records of concurrent steps share
+    one fsync (the store's group commit); only one worker ever updates an address, so each
+    address's records still land in order. A failed append is kept in `unrecorded` and
+    calls `on_journal_failure` once (apply stops starting steps): the step happened, its
+    record is in the final state if that write succeeds, and is found by labels otherwise.
+
+    The records live in one mutable dict while apply runs (a State per update would copy
+    every record each time: quadratic over 10,000 creates); `state` builds the State.
+    """
+
+    def __init__(self, state: State, journal: Journal, *, on_journal_failure: Callable[[], None] = lambda: None):
+        self._base = state
+        self._jobs: dict[str, JobRecord] = dict(state.jobs)
+        self.journal = journal
+        self.lock = threading.Lock()
+        self.on_journal_failure = on_journal_failure
+        self.unrecorded: list[Unrecorded] = []
+
+    @property
+    def state(self) -> State:
+        with self.lock:
+            return replace(self._base, jobs=dict(self._jobs))
 
     def update(self, address: str, change: Callable[[JobRecord | None], JobRecord | None]) -> None:
         with self.lock:
-            before = self.state.jobs.get(address)
+            before = self._jobs.get(address)
             after = change(before)
             if after == before:
                 return
             if after is None:
-                self.journal.append(JournalEntry.remove(address))
-                self.state = self.state.without_job(address)
+                entry = JournalEntry.remove(address)
+                del self._jobs[address]
             else:
-                self.journal.append(JournalEntry.put(after))
-                self.state = self.state.with_job(after)
+                entry = JournalEntry.put(after)
+                self._jobs[address] = after
+        self._append(entry, address, after.name if after is not None else (before.name if before is not None else None))
 
     def record(self, address: str) -> JobRecord | None:
         with self.lock:
-            return self.state.jobs.get(address)
+            return self._jobs.get(address)
 
     def release(self, job: ReleasedJob) -> None:
+        """Record a job planner let go (onRemove cancel/forget): state only, journalled like a step."""
         with self.lock:
-            self.journal.append(JournalEntry.release(job))
-            self.state = self.state.with_released(job)
+            self._base = self._base.with_released(job)
+        self._append(JournalEntry.release(job), job.address, job.name)
+
+    def _append(self, entry: JournalEntry, address: str, job: str | None) -> None:
+        try:
+            self.journal.append(entry)
+        except PlannerError as err:
+            with self.lock:
+                first = not self.unrecorded
+                self.unrecorded.append(Unrecorded(address, job, err.message))
+            if first:
+                self.on_journal_failure()
+            raise PlannerError(f"done, but its state record could not be written: {err.message}") from err
 
 
 def _now() -> str:
@@ -160,7 +202,7 @@ class Applier:
         now: Callable[[], str] = _now,
     ):
         self.client = client
-        self.book = _Book(prior, journal)
+        self.book = _Book(prior, journal, on_journal_failure=self.request_stop)
         self.options = options
         self.on_event = on_event or (lambda _e: None)
         self.clock = clock
@@ -195,7 +237,13 @@ class Applier:
         finally:
             pool.shutdown(wait=True)
         results = sorted(self._results, key=lambda r: (r.address, _step_order(r.step)))
-        return ApplyReport(state=self.book.state, results=tuple(results), interrupted=self.stop.is_set())
+        unrecorded = tuple(sorted(self.book.unrecorded, key=lambda u: u.address))
+        return ApplyReport(
+            state=self.book.state,
+            results=tuple(results),
+            interrupted=self.stop.is_set() and not unrecorded,
+            unrecorded=unrecorded,
+        )
 
     # -- one change --------------------------------------------------------------------------
 
@@ -380,6 +428,8 @@ class Applier:
                         f"delete of {name} failed: {error.get('message', 'unknown error')}", method="DELETE", url=name
                     )
             except ApiError as err:
+                if err.status == "CANCELLED" and err.http_status is None:
+                    raise StopRequested from err  # Ctrl-C: the next apply finishes the delete
                 if err.status == "DEADLINE_EXCEEDED" and err.http_status is None:
                     raise _WaitTimedOut(f"deleting {name} did not finish within --wait-timeout") from err
                 if err.http_status != 404:
@@ -442,6 +492,12 @@ class Applier:
         self.book.update(address, change)
 
     def _mark_pending(self, change: ResourceChange, step: Step) -> None:
+        try:
+            self._record_pending(change, step)
+        except PlannerError:
+            pass  # the journal failed (already reported, apply is stopping); the mark is in the book
+
+    def _record_pending(self, change: ResourceChange, step: Step) -> None:
         pending = PendingStep(action=step.kind.value, name=step.job, since=self.now(), detail=change.reason.value)
 
         def mark(record: JobRecord | None) -> JobRecord | None:

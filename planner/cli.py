@@ -171,6 +171,16 @@ backend_options = _compose(
     click.option(
         "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
     ),
+    click.option(
+        "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
+    ),
+    click.option(
+        "--request-timeout",
+        default="60s",
+        show_default=True,
+        metavar="DUR",
+        help="Total deadline of each API request attempt: connect, send and the whole answer.",
+    ),
 )
 
 def _without(options: Decorator, *names: str) -> Decorator:
@@ -205,6 +215,8 @@ class Backend:
     max_creates_per_minute: float | None = None
     lock_timeout: float = 0.0
     hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
+    ignore_backup: bool = False
+    request_timeout: float = 60.0
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     @staticmethod
@@ -222,6 +234,8 @@ class Backend:
             max_creates_per_minute=opts.get("max_creates_per_minute"),
             lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
             hardware_catalog=opts.get("hardware_catalog"),
+            ignore_backup=bool(opts.get("ignore_backup")),
+            request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
         )
 
     def client(self) -> Any:
@@ -235,8 +249,10 @@ class Backend:
             impersonate_service_account=self.impersonate_service_account,
             max_requests_per_minute=self.max_requests_per_minute,
             max_creates_per_minute=self.max_creates_per_minute,
+            timeout=self.request_timeout,
         )
         self._cleanups.append(client.close)
+        _LIVE_CLIENTS.append(client)
         return client
 
     def _start_emulator(self) -> str:
@@ -271,6 +287,7 @@ class Backend:
             base_dir=DEFAULT_STATE_DIR,
             storage_host=storage_host,
             credentials=credentials,
+            ignore_backup=self.ignore_backup,
         )
         self._cleanups.append(store.close)
         return store
@@ -279,6 +296,24 @@ class Backend:
         while self._cleanups:
             with suppress(Exception):
                 self._cleanups.pop()()
+
+
+# Clients of this run, so a Ctrl-C ends their waits (signal handlers are process-wide anyway).
+_LIVE_CLIENTS: list[Any] = []
+
+
+def _positive_duration(text: str, flag: str) -> float:
+    seconds = _duration(text, flag)
+    if seconds <= 0:
+        raise UsageError(f"{flag}: {text!r} must be more than zero")
+    return seconds
+
+
+def _on_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C outside apply: end every request wait (within a quarter second), then unwind as usual."""
+    for client in _LIVE_CLIENTS:
+        client.cancel()
+    raise KeyboardInterrupt
 
 
 def _valid_workspace(name: str) -> bool:
@@ -892,6 +927,9 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     def on_signal(signum: int, _frame: object) -> None:
         interrupts.append(signum)
         applier.request_stop()
+        # Steps in flight get a second to finish; a wait still going then is ended, and a
+        # create whose answer is lost that way is found by its labels on the next plan.
+        client.cancel(grace=1.0)
         if len(interrupts) == 1:
             progress.line("Interrupt received: starting no new step, finishing the ones in flight…")
 
@@ -907,12 +945,21 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
         progress.close()
     interrupted = bool(interrupts)
     final = result[0].state if result else applier.book.state
-    with _signals_deferred():
-        store.write(final)
+    write_error: PlannerError | None = None
+    try:
+        with _signals_deferred():
+            store.write(final)
+    except PlannerError as err:
+        write_error = err  # the report is still printed: it says what happened
     if failure:
         raise failure[0]
     report = result[0]
     _print_report(report, color)
+    _print_unrecorded(report, write_error)
+    if write_error is not None:
+        raise write_error
+    if report.unrecorded:
+        return EXIT_ERROR
     if interrupted or report.interrupted:
         click.echo("Interrupted: finished steps are saved; run apply again to finish.", err=True)
         return EXIT_INTERRUPTED
@@ -995,6 +1042,27 @@ def _step_text(step: Any) -> str:
     if step.job and kind != "create":
         return f"{kind} {step.job.rsplit('/', 1)[-1]}"
     return kind
+
+
+def _print_unrecorded(report: Any, write_error: PlannerError | None) -> None:
+    """After a journal or final-write failure: exactly what exists but may not be in state."""
+    if report.unrecorded:
+        click.echo(
+            f"\nThe state journal could not be written ({report.unrecorded[0].error}); "
+            "apply stopped starting new steps.",
+            err=True,
+        )
+        saved = "could not be saved either" if write_error is not None else "are in the state file written at the end"
+        click.echo(f"Done but not journalled ({len(report.unrecorded)}; they {saved}):", err=True)
+        for item in report.unrecorded:
+            click.echo(f"  - {item.address}: {item.job or '(no job)'}", err=True)
+    if write_error is not None:
+        click.echo(
+            "The final state write failed: steps journalled before it are kept in the journal and folded in "
+            "by the next run; jobs created but not recorded are adopted by their planner labels on the next "
+            "plan (never created twice).",
+            err=True,
+        )
 
 
 def _print_report(report: Any, color: bool) -> None:
@@ -1262,6 +1330,7 @@ def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
     )(fn)
+    fn = click.option("--ignore-backup", is_flag=True, help="Read a missing state as empty even beside its backup.")(fn)
     return fn
 
 
@@ -1370,6 +1439,23 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
             store.write(state)
     for address in addresses:
         click.echo(f"Removed {address} from state.")
+    return EXIT_OK
+
+
+@state_group.command("restore")
+@_state_backend_options
+def state_restore(**opts: Any) -> int:
+    """Put the state's .backup back where the state file is missing (or corrupt)."""
+    from planner.state import LocalStore
+
+    backend = _state_backend(opts)
+    store = backend.store()
+    if not isinstance(store, LocalStore):
+        raise UsageError("state restore works on a local state file; for gs:// copy the backup object back")
+    with _locked(store, "state restore", backend.lock_timeout), _signals_deferred():
+        state = store.restore_backup()
+    jobs = len(state.jobs)
+    click.echo(f"Restored {store.description} from {store.backup_path} (serial {state.serial}, {jobs} jobs).")
     return EXIT_OK
 
 
@@ -1564,6 +1650,7 @@ def emulator_group() -> None:
 @click.option("--queue-seconds", default=None, type=float, help="How long a job stays QUEUED.")
 @click.option("--run-seconds", default=None, type=float, help="How long a job stays RUNNING.")
 @click.option("--cancel-seconds", default=None, type=float, help="How long a job stays CANCELLING.")
+@click.option("--delete-seconds", default=0.0, type=float, help="Delete operations stay in progress this long.")
 @click.option("--create-quota", default=None, metavar="N/WINDOW", help="e.g. 60/60s")
 @click.option("--request-quota", default=None, metavar="N/WINDOW", help="e.g. 600/60s")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
@@ -1585,6 +1672,7 @@ def emulator_serve(**opts: Any) -> int:
         queue_seconds=opts["queue_seconds"],
         run_seconds=opts["run_seconds"],
         cancel_seconds=opts["cancel_seconds"],
+        delete_seconds=opts["delete_seconds"],
         create_quota=opts["create_quota"],
         request_quota=opts["request_quota"],
         allow_remote=opts["allow_remote"],
@@ -1674,6 +1762,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     gc.set_threshold(100_000, 50, 100)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_interrupt)
     from planner.secrets import mask_standard_streams
 
     mask_standard_streams()  # no sensitive variable's value is ever printed, whatever prints it

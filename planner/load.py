@@ -9,7 +9,8 @@ pyyaml's constructor is ten times slower on a 10,000-job file and drops duplicat
 Decisions worth knowing:
 
 - A directory stands for the ``*.yaml``/``*.yml`` files directly in it (not its
-  subdirectories, not hidden files), sorted by name.
+  subdirectories, not hidden files), sorted by name. Every such entry must be readable:
+  a dangling link, a link loop or an unreadable file is an error, never skipped.
 - Scalars follow the YAML 1.2 core schema: only ``true``/``false`` are booleans (``yes``,
   ``on`` stay strings), ``~``/``null``/empty are null, timestamps stay strings.
 - Mapping keys are always strings (``1:`` is the key ``"1"``); complex keys are errors.
@@ -21,8 +22,10 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,11 +103,9 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
-            )
+            # Every entry named like a config file counts, links included: one that cannot be
+            # read must fail the load, since skipping it would plan its jobs' deletion.
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
             if not found:
                 raise UsageError(f"{path}: no *.yaml or *.yml files in this directory")
             files.extend(found)
@@ -113,6 +114,26 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise UsageError(f"{path}: no such file or directory")
     return files
+
+
+def read_config_file(path: Path) -> bytes:
+    """A config file's bytes; a UsageError naming the file if it cannot be read (never a skip)."""
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: cannot read: it is a directory, not a YAML file") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            if exc.errno == errno.ELOOP:
+                reason = f"symbolic link loop ({path} -> {target})"
+            elif isinstance(exc, FileNotFoundError):
+                reason = f"dangling symbolic link ({path} -> {target}, which does not exist)"
+        raise UsageError(f"{path}: cannot read: {reason}") from None
 
 
 def load_documents(paths: Sequence[str | Path]) -> list[Document]:
@@ -129,10 +150,7 @@ def load_each(paths: Sequence[str | Path]) -> tuple[list[Document], list[Diagnos
     diagnostics: list[Diagnostic] = []
     for path in resolve_paths(paths):
         name = str(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raw = read_config_file(path)
         document, problems = parse_document(raw, name)
         diagnostics.extend(problems)
         if document is not None:
@@ -168,6 +186,15 @@ def parse_document(raw: bytes | str, file: str) -> tuple[Document | None, list[D
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
             problem += "; tabs are not allowed for indentation, use spaces"
         return None, [Diagnostic(loc, "", f"YAML syntax error: {problem}")]
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, other control characters): at its real place.
+        pos = max(0, min(int(exc.position), len(text)))
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character
+        code = ord(char) if isinstance(char, str) and char else int(char) if isinstance(char, int) else 0
+        message = f"YAML syntax error: character #x{code:04x} is not allowed ({exc.reason})"
+        return None, [Diagnostic(SourceLocation(file, line, column), "", message)]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(SourceLocation(file, 1, 1), "", f"YAML syntax error: {exc}")]
     except _Abort:
@@ -269,6 +296,10 @@ class _Builder:
         self.templated: list[tuple[tuple[str | int, ...], bool]] = []
         self.aliased = False
 
+    def _too_large(self, line: int, column: int, text: str) -> str:
+        self._problem(line, column, f"a number of {len(text)} digits is too large; no field takes more than 20")
+        return text
+
     def _problem(self, line: int, column: int, message: str, *, fatal: bool = False) -> None:
         self.diagnostics.append(Diagnostic(SourceLocation(self.file, line, column), "", message))
         if fatal:
@@ -335,7 +366,10 @@ class _Builder:
                             self._problem(line, col, f'duplicate key "{text}" (first defined at line {first[2]})')
                         continue
                 style = event.style
-                value: Any = untagged(text, style)
+                try:
+                    value: Any = untagged(text, style)
+                except ValueError:  # an integer beyond Python's digit limit for int()
+                    value = self._too_large(line, col, text)
                 if "${" in text:
                     templated.append((tuple(f[3] if f[0] else len(f[1]) for f in stack), not style))
                 if parent[0]:
@@ -357,7 +391,10 @@ class _Builder:
                     tag = event.tag
                     text = event.value
                     if tag is None or tag == "!":
-                        value = untagged(text, event.style)
+                        try:
+                            value = untagged(text, event.style)
+                        except ValueError:
+                            value = self._too_large(line, col, text)
                         if "${" in text and stack and not (stack[-1][0] and stack[-1][3] is None):
                             path = tuple(f[3] if f[0] else len(f[1]) for f in stack)
                             templated.append((path, not event.style))

@@ -899,7 +899,14 @@ class _Validation:
             message = f"a worker pool needs one of {names}" if kind == "anyOf" else both
             self.report(doc.location(span, key=True), path, message)
             return
-        self.report(doc.location(span), path, _message(kind, error.validator_value, value, schema))
+        message = _message(kind, error.validator_value, value, schema)
+        if _SECRET_PATH.search(path) and not isinstance(value, dict | list):
+            message = message.replace(_describe(value), "a value (not shown: values under env are secret)")
+        self.report(doc.location(span), path, message)
+
+
+# A diagnostic never echoes a value under `env` (DESIGN §7: env values are masked): they are secrets.
+_SECRET_PATH = re.compile(r"\.env\[\d+\](?:\.value)?$")
 
 
 def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) -> str:
@@ -1095,7 +1102,12 @@ def _substitute(
         declared, typed = typed_reference(validation.variables, value)
         if declared:
             return typed
-        typed = resolve_plain_scalar(result) if result else result
+        try:
+            typed = resolve_plain_scalar(result) if result else result
+        except ValueError:  # an integer beyond Python's digit limit for int()
+            problem = f"the variable's value is a number of {len(result)} digits, too large for any field"
+            validation.report_unresolved(doc.location(span), _format_path(path), problem)
+            return value
         if isinstance(typed, (bool, int)):
             return typed
     return result
@@ -1200,10 +1212,9 @@ def _normalise(job: dict[str, Any]) -> None:
     pools = spec.get("workerPoolSpecs")
     if isinstance(pools, list):
         for i, pool in enumerate(pools):
-            if isinstance(pool, dict) and "replicaCount" in pool:
-                # (a value still holding an unresolved ${var.X} was reported already, and is left alone)
-                with contextlib.suppress(TypeError, ValueError):
-                    pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
+            # An unresolved "${var.X}" was reported already (and its schema error suppressed).
+            if isinstance(pool, dict) and "replicaCount" in pool and not _unresolved(pool["replicaCount"]):
+                pools[i] = {**pool, "replicaCount": str(int(pool["replicaCount"]))}
     scheduling = spec.get("scheduling")
     if isinstance(scheduling, dict):
         changed = dict(scheduling)
@@ -1211,6 +1222,10 @@ def _normalise(job: dict[str, Any]) -> None:
             if isinstance(changed.get(name), str):
                 changed[name] = canonical_duration(changed[name]) or changed[name]
         spec["scheduling"] = changed
+
+
+def _unresolved(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
 
 
 def config_hash(jobs: Mapping[str, DesiredJob], digests: Mapping[str, bytes] | None = None) -> str:

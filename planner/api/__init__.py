@@ -16,7 +16,15 @@ import google.auth.exceptions
 import httpx
 
 from planner.api.auth import CLOUD_PLATFORM_SCOPE, GoogleAuth, HttpxAuthRequest
-from planner.api.client import API_CLIENT_HEADER, ClientStats, VertexClient, error_from_response, parse_error_body
+from planner.api.client import (
+    API_CLIENT_HEADER,
+    DEFAULT_REQUEST_TIMEOUT,
+    ClientStats,
+    VertexClient,
+    error_from_response,
+    parse_error_body,
+)
+from planner.api.deadline import Deadlines, DeadlineTransport
 from planner.api.endpoint import Endpoint, is_loopback_host, parse_endpoint
 from planner.api.ratelimit import CREATE, REQUEST, AimdSettings, RateLimiter, Ticket
 from planner.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -30,6 +38,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "AimdSettings",
     "ClientStats",
+    "Deadlines",
     "Endpoint",
     "GoogleAuth",
     "HttpxAuthRequest",
@@ -48,21 +57,32 @@ __all__ = [
 
 # apply runs up to --parallelism requests at once; keep a connection for each, with headroom.
 POOL_SIZE: Final = 32
+# A host that does not accept a connection within this long is taken as unreachable.
+CONNECT_TIMEOUT: Final = 10.0
 IMPERSONATION_LIFETIME: Final = 3600
 
 
-def make_http_client(*, timeout: float = 60.0, trust_env: bool = True, tls: bool = True) -> httpx.Client:
+def make_http_client(
+    *, timeout: float = 60.0, trust_env: bool = True, tls: bool = True, deadlines: Deadlines | None = None
+) -> httpx.Client:
     """The one httpx.Client of a run: HTTP/1.1 keep-alive, a pool for parallel apply, bounded timeouts.
 
     `tls=False` is for a plain-http loopback endpoint, which never uses TLS: the client then
     skips building a verifying SSL context (loading the CA bundle takes a tenth of a second).
+    With `deadlines`, every socket wait also keeps to the calling request's total deadline
+    and ends soon after a cancellation (see `planner.api.deadline`).
     """
+    limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30.0)
+    transport = None
+    if deadlines is not None:
+        transport = DeadlineTransport(deadlines, verify=tls, limits=limits, trust_env=trust_env)
     return httpx.Client(
         verify=tls,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0), pool=timeout),
-        limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30.0),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT), pool=timeout),
+        limits=limits,
         follow_redirects=False,
         trust_env=trust_env,
+        transport=transport,
     )
 
 
@@ -141,7 +161,7 @@ def build_client(
     quota_project: str | None = None,
     max_requests_per_minute: float | None = None,
     max_creates_per_minute: float | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
     credentials: google.auth.credentials.Credentials | None = None,
 ) -> VertexClient:
     """The client of one run.
@@ -151,6 +171,7 @@ def build_client(
     read here, as google-auth would), gcloud's ADC file, then the metadata server. A plain-http loopback endpoint
     means anonymous requests: no credentials are looked up, impersonation is ignored.
     `credentials` replaces ADC (tests, embedding). Nothing is fetched until the first request.
+    `timeout` is each attempt's total deadline: connecting, sending and the whole answer.
     """
     ep = parse_endpoint(endpoint)
     if ep.anonymous:
@@ -164,11 +185,20 @@ def build_client(
             raise
         auth = GoogleAuth(creds, token_http=token_http)
     # A loopback emulator must not be reached through an HTTP(S)_PROXY from the environment.
-    http = make_http_client(timeout=timeout, trust_env=not ep.anonymous, tls=not ep.anonymous)
+    deadlines = Deadlines()
+    http = make_http_client(timeout=timeout, trust_env=not ep.anonymous, tls=not ep.anonymous, deadlines=deadlines)
     limiter = RateLimiter(
         max_requests_per_minute=max_requests_per_minute, max_creates_per_minute=max_creates_per_minute
     )
-    return VertexClient(http, endpoint=endpoint, auth=auth, limiter=limiter, quota_project=quota_project)
+    return VertexClient(
+        http,
+        endpoint=endpoint,
+        auth=auth,
+        limiter=limiter,
+        quota_project=quota_project,
+        deadlines=deadlines,
+        request_timeout=timeout,
+    )
 
 
 def storage_auth(

@@ -22,6 +22,7 @@ import httpx
 
 from planner import __version__
 from planner.api.auth import redact_url
+from planner.api.deadline import Deadlines
 from planner.api.endpoint import Endpoint, parse_endpoint
 from planner.api.ratelimit import CREATE, REQUEST, Kind, RateLimiter, Ticket
 from planner.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -31,6 +32,11 @@ from planner.errors import ApiError, UsageError
 log = logging.getLogger(__name__)
 
 API_CLIENT_HEADER: Final = f"planner/{__version__}"
+# Each attempt's total deadline (connect, send, the whole answer): `--request-timeout`.
+DEFAULT_REQUEST_TIMEOUT: Final = 60.0
+# Before the endpoint has answered once in this run, a refused or unreachable connection is
+# retried only this long: a wrong endpoint or a stopped emulator fails in seconds, not minutes.
+FRESH_CONNECT_BUDGET: Final = 3.0
 # Google status names implied by an HTTP status when the body does not say (google/rpc/code.proto).
 _IMPLIED_STATUS: Final[dict[int, str]] = {
     401: "UNAUTHENTICATED",
@@ -152,6 +158,61 @@ def error_from_response(response: httpx.Response, *, attempts: int = 1) -> ApiEr
     )
 
 
+# Shorter values are not masked: replacing "1" or "on" everywhere would garble every message.
+_MIN_MASKED_LENGTH: Final = 4
+MASK: Final = "(sensitive value)"
+
+
+def secret_values(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The env values of a CustomJob request body (every worker pool, container and Python package)."""
+    found: set[str] = set()
+    spec = body.get("jobSpec")
+    pools = spec.get("workerPoolSpecs") if isinstance(spec, Mapping) else None
+    for pool in pools if isinstance(pools, list) else ():
+        if not isinstance(pool, Mapping):
+            continue
+        for key in ("containerSpec", "pythonPackageSpec"):
+            part = pool.get(key)
+            env = part.get("env") if isinstance(part, Mapping) else None
+            for item in env if isinstance(env, list) else ():
+                value = item.get("value") if isinstance(item, Mapping) else None
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = json.dumps(value)  # as an error would quote a number sent by mistake
+                if isinstance(value, str) and len(value) >= _MIN_MASKED_LENGTH:
+                    found.add(value)
+    return tuple(sorted(found, key=len, reverse=True))  # longest first: a secret may contain another
+
+
+def mask_text(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret (as written, or JSON-escaped inside a quoted string) replaced by MASK."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret:
+            text = text.replace(escaped, MASK)
+    return text
+
+
+def _mask_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: _mask_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(v, secrets) for v in value]
+    return value
+
+
+def mask_error(err: ApiError, secrets: tuple[str, ...]) -> ApiError:
+    """The same error with every secret of the request masked in its message and details."""
+    if not secrets:
+        return err
+    err.message = mask_text(err.message, secrets)
+    err.args = (err.message,)
+    err.details = [_mask_value(d, secrets) for d in err.details]
+    return err
+
+
 def _transport_error(call: _Call, url: str, exc: httpx.RequestError, attempts: int) -> ApiError:
     detail = str(exc) or "no detail"
     return ApiError(
@@ -196,8 +257,15 @@ class VertexClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         quota_project: str | None = None,
+        deadlines: Deadlines | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self._http = http
+        # Deadlines reach the sockets only through a DeadlineTransport (`make_http_client`);
+        # with another transport, cancellation still ends pauses between attempts.
+        self.deadlines = deadlines or Deadlines()
+        self.request_timeout = request_timeout
+        self._answered = False  # has the endpoint answered at all in this run?
         self.endpoint: Endpoint = parse_endpoint(endpoint)
         self._auth = auth
         self.retry = retry or RetryPolicy()
@@ -219,6 +287,10 @@ class VertexClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def cancel(self, grace: float = 0.0) -> None:
+        """End every request still waiting `grace` seconds from now; later requests fail at once (Ctrl-C)."""
+        self.deadlines.cancel(grace)
 
     def close(self) -> None:
         self._http.close()
@@ -276,6 +348,22 @@ class VertexClient:
         *,
         find_existing: Callable[[], dict[str, Any] | None],
     ) -> dict[str, Any]:
+        """POST a CustomJob (see `_create_job`); an error never quotes an env value of the request."""
+        secrets = secret_values(body)
+        try:
+            return self._create_job(project, location, body, find_existing=find_existing, secrets=secrets)
+        except ApiError as err:
+            raise mask_error(err, secrets) from None
+
+    def _create_job(
+        self,
+        project: str,
+        location: str,
+        body: dict[str, Any],
+        *,
+        find_existing: Callable[[], dict[str, Any] | None],
+        secrets: tuple[str, ...],
+    ) -> dict[str, Any]:
         """POST a CustomJob; never re-sent blindly.
 
         After an ambiguous failure (5xx, or a connection lost once the request may have
@@ -313,6 +401,8 @@ class VertexClient:
             else:
                 assert exc is not None
                 failure = _transport_error(call, url, exc, attempt)
+                # Interrupted with the create perhaps on the server: the next plan finds it by labels.
+                self._give_up_early(call, url, exc, budget.elapsed(), attempt)
                 if not isinstance(exc, _RETRYABLE_TRANSPORT):
                     raise failure from None
                 ambiguous = not isinstance(exc, _NOT_SENT)
@@ -324,8 +414,9 @@ class VertexClient:
                         return found
                 raise failure
             self.stats._add("retries")
-            log.debug("create in %s/%s: %s; retrying in %.2fs", project, location, failure.message, delay)
-            self._sleep(delay)
+            shown = mask_text(failure.message, secrets)
+            log.debug("create in %s/%s: %s; retrying in %.2fs", project, location, shown, delay)
+            self._pause(delay)
             if ambiguous:
                 found = self._lookup(call, find_existing)
                 if found is not None:
@@ -365,10 +456,36 @@ class VertexClient:
                     url=f"{self.endpoint.base_url(location)}/{API_VERSION}/{name}",
                     status="DEADLINE_EXCEEDED",
                 )
-            self._sleep(min(interval, remaining))
+            self._pause(min(interval, remaining))  # Ctrl-C ends the wait at once
             interval = min(interval * 1.5, 5.0)
 
     # -- the wire ----------------------------------------------------------------------------
+
+    def _pause(self, seconds: float) -> None:
+        self.deadlines.pause(seconds, self._sleep)
+        if self.deadlines.cancelled:
+            raise ApiError("interrupted: the request was not retried", status="CANCELLED")
+
+    def _give_up_early(self, call: _Call, url: str, exc: httpx.RequestError, elapsed: float, attempt: int) -> None:
+        """Raise instead of retrying: after a cancellation, or when a fresh run cannot connect at all."""
+        if self.deadlines.cancelled:
+            raise ApiError(
+                "interrupted while waiting for the answer",
+                method=call.method,
+                url=redact_url(url),
+                status="CANCELLED",
+                attempts=attempt,
+            ) from None
+        fresh = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and not self._answered
+        if fresh and elapsed >= FRESH_CONNECT_BUDGET:
+            base = self.endpoint.base_url(call.location)
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(
+                f"cannot connect to {redact_url(base)}: {reason} (check --endpoint / PLANNER_API_ENDPOINT, "
+                "or that the emulator is running)",
+                status="UNAVAILABLE",
+                attempts=attempt,
+            ) from None
 
     def _url(self, call: _Call) -> str:
         if call.base_url is not None:
@@ -389,19 +506,21 @@ class VertexClient:
         self.stats._sent(call.rpc)
         started = time.perf_counter()
         try:
-            response = self._http.request(
-                call.method,
-                url,
-                params=call.params,
-                content=call.body,
-                headers=self._json_headers if call.body is not None else self._headers,
-                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            with self.deadlines.scope(self.request_timeout):
+                response = self._http.request(
+                    call.method,
+                    url,
+                    params=call.params,
+                    content=call.body,
+                    headers=self._json_headers if call.body is not None else self._headers,
+                    auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
+                )
         except httpx.RequestError as exc:
             self.stats._add("transport_errors")
             log.debug("%s %s failed: %s", call.method, call.path, type(exc).__name__)
             return None, exc
         code = response.status_code
+        self._answered = True
         self.stats._answered(code)
         if code == 429:
             self.limiter.on_throttled(ticket, parse_retry_after(response.headers.get("retry-after"), now=time.time()))
@@ -430,6 +549,7 @@ class VertexClient:
             else:
                 assert exc is not None
                 failure = _transport_error(call, url, exc, attempt)
+                self._give_up_early(call, url, exc, budget.elapsed(), attempt)
                 if not isinstance(exc, _RETRYABLE_TRANSPORT):
                     raise failure from None
             delay = budget.next_delay(retry_after)
@@ -437,7 +557,7 @@ class VertexClient:
                 raise failure
             self.stats._add("retries")
             log.debug("%s %s: %s; retry %d in %.2fs", call.method, call.path, failure.message, attempt, delay)
-            self._sleep(delay)
+            self._pause(delay)
 
     @staticmethod
     def _json(response: httpx.Response) -> dict[str, Any]:

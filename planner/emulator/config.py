@@ -47,6 +47,8 @@ class EmulatorConfig:
     pending_seconds: float = 1.0
     run_seconds: float = 30.0
     cancel_seconds: float = 1.0
+    # How long a delete operation stays in progress (done: false) before it is done.
+    delete_seconds: float = 0.0
     create_quota: tuple[int, float] | None = None
     request_quota: tuple[int, float] | None = None
     seed: int | None = None
@@ -67,7 +69,7 @@ class EmulatorConfig:
 
 def validate_config(config: EmulatorConfig) -> list[str]:
     problems: list[str] = []
-    for name in ("latency_ms", "queue_seconds", "pending_seconds", "run_seconds", "cancel_seconds"):
+    for name in ("latency_ms", "queue_seconds", "pending_seconds", "run_seconds", "cancel_seconds", "delete_seconds"):
         if getattr(config, name) < 0:
             problems.append(f"{name} must be >= 0")
     for name in ("drop_rate", "lost_create_rate"):
@@ -150,6 +152,7 @@ def config_from_cli(
     queue_seconds: float | None = None,
     run_seconds: float | None = None,
     cancel_seconds: float | None = None,
+    delete_seconds: float = 0.0,
     create_quota: str | None = None,
     request_quota: str | None = None,
     allow_remote: bool = False,
@@ -177,6 +180,7 @@ def config_from_cli(
         ("--queue-seconds", queue_seconds, None),
         ("--run-seconds", run_seconds, None),
         ("--cancel-seconds", cancel_seconds, None),
+        ("--delete-seconds", delete_seconds, None),
         ("--lost-create-rate", lost_create_rate, 1.0),
         ("--drop-rate", drop_rate, 1.0),
     ]
@@ -209,6 +213,7 @@ def config_from_cli(
         queue_seconds=queue_seconds,
         run_seconds=run_seconds,
         cancel_seconds=cancel_seconds,
+        delete_seconds=delete_seconds,
         create_quota=parse_quota(create_quota) if create_quota else None,
         request_quota=parse_quota(request_quota) if request_quota else None,
         allow_remote=allow_remote,

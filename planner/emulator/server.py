@@ -156,7 +156,10 @@ class EmulatorApp:
         seed = config.seed
         self.store = JobStore(
             clock=clock,
-            timing=Timing(config.queue_seconds, config.pending_seconds, config.run_seconds, config.cancel_seconds),
+            timing=Timing(
+                config.queue_seconds, config.pending_seconds, config.run_seconds, config.cancel_seconds,
+                config.delete_seconds,
+            ),
             data_path=config.data_path,
             fsync_interval=config.fsync_interval_seconds,
             rng=random.Random(None if seed is None else f"ids-{seed}"),
@@ -212,6 +215,12 @@ class EmulatorApp:
             return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             message = f"Invalid JSON payload received. {exc}."
+            raise wire.invalid_argument([("", message)], prefix=message) from None
+        except RecursionError:  # nested deeper than any message: Google's front end answers 400 too
+            message = "Invalid JSON payload received. Nesting too deep."
+            raise wire.invalid_argument([("", message)], prefix=message) from None
+        except ValueError:  # an integer beyond Python's digit limit for int()
+            message = "Invalid JSON payload received. A number is too large."
             raise wire.invalid_argument([("", message)], prefix=message) from None
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -335,7 +344,7 @@ class EmulatorApp:
 
     def rpc_delete(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         op = self.store.delete(target.job_name)
-        return Answer(200, encode_operation(op))
+        return Answer(200, encode_operation(op, self.clock()))
 
     def _operation(self, target: Route) -> OperationRecord:
         name = f"{target.parent}/operations/{target.op_id}"
@@ -344,10 +353,16 @@ class EmulatorApp:
         return self.store.get_operation(name)
 
     def rpc_operations_get(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
-        return Answer(200, encode_operation(self._operation(target)))
+        return Answer(200, encode_operation(self._operation(target), self.clock()))
 
     def rpc_operations_wait(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
-        return Answer(200, encode_operation(self._operation(target)))  # every operation here is done
+        # Like Vertex: answer when the operation is done, or after `timeout` (at most 60 s) anyway.
+        op = self._operation(target)
+        limit = apimodel.parse_duration(params.get("timeout", "")) if params.get("timeout") else None
+        wait = min(60.0, float(limit) if limit is not None else 60.0, max(0.0, op.done_at - self.clock()))
+        if wait > 0:
+            time.sleep(wait)
+        return Answer(200, encode_operation(op, self.clock()))
 
     def rpc_operations_delete(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
         self.store.delete_operation(self._operation(target))
@@ -368,7 +383,7 @@ class EmulatorApp:
             ops = [op for op in ops if (-op.created, -int(op.id)) > after]
         out: dict[str, Any] = {}
         if ops[:size]:
-            out["operations"] = [encode_operation(op) for op in ops[:size]]
+            out["operations"] = [encode_operation(op, self.clock()) for op in ops[:size]]
         if len(ops) > size:
             last = ops[size - 1]
             out["nextPageToken"] = self.tokens.issue(binding, "", (-last.created, -int(last.id)))
@@ -523,10 +538,20 @@ class _Handler(BaseHTTPRequestHandler):
                     f"The request body is {exc.size} bytes; the limit is {app.config.max_body_bytes} bytes.",
                     details=[wire.error_info("REQUEST_TOO_LARGE")],
                 ) from None
+            method = self.command
+            override = self.headers.get("X-HTTP-Method-Override")
+            if override and method == "POST":
+                # google-api-python-client sends a GET whose URL is over 2,048 characters as a POST
+                # with this header and the query string as a form-encoded body.
+                method = override.strip().upper()
+                content_type = self.headers.get("Content-Type", "")
+                if method == "GET" and content_type.startswith("application/x-www-form-urlencoded"):
+                    query = "&".join(q for q in (query, body.decode("utf-8", "replace")) if q)
+                    body = b""
             if cloudlogging.is_logging_path(path):  # Cloud Logging's entries:list, for `planner logs`
-                status, out = cloudlogging.answer(app.store, app.tokens, app.clock, self.command, app.json_body(body))
+                status, out = cloudlogging.answer(app.store, app.tokens, app.clock, method, app.json_body(body))
                 return cloudlogging.RPC, None, Answer(status, out)
-            target = route(self.command, path)
+            target = route(method, path)
             rpc = target.rpc
             params = app.query_params(rpc, query)
             if app.config.latency_ms:

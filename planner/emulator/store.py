@@ -39,6 +39,7 @@ from planner.emulator.wire import ApiFailure
 from planner.errors import PlannerError
 
 FAILED_OUTCOME_LABEL: Final = "emulator-outcome"
+DELETE_OUTCOME_LABEL: Final = "emulator-delete"
 SNAPSHOT_VERSION: Final = 1
 _COMPACT_MIN_RECORDS: Final = 2000
 
@@ -222,7 +223,8 @@ class OperationRecord:
     location: str
     target: str  # the job the operation acted on
     created: float
-    done_at: float
+    done_at: float  # in progress (done: false) until then
+    error: dict[str, Any] | None = None  # a google.rpc.Status once done, for a failed operation
 
     @property
     def name(self) -> str:
@@ -236,19 +238,27 @@ class OperationRecord:
         return cls(**data)
 
 
-def encode_operation(op: OperationRecord) -> dict[str, Any]:
-    return {
+def encode_operation(op: OperationRecord, now: float | None = None) -> dict[str, Any]:
+    """An Operation as Vertex sends it: `done` omitted (proto3 false) while in progress, then
+    `response` or `error`. `now` None means "done" (an operation without a clock)."""
+    done = now is None or now >= op.done_at
+    out: dict[str, Any] = {
         "name": op.name,
         "metadata": {
             "@type": "type.googleapis.com/google.cloud.aiplatform.v1.DeleteOperationMetadata",
             "genericMetadata": {
                 "createTime": format_timestamp(op.created),
-                "updateTime": format_timestamp(op.done_at),
+                "updateTime": format_timestamp(op.done_at if done else op.created),
             },
         },
-        "done": True,
-        "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
     }
+    if done:
+        out["done"] = True
+        if op.error is not None:
+            out["error"] = dict(op.error)
+        else:
+            out["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+    return out
 
 
 @dataclass(frozen=True)
@@ -265,6 +275,7 @@ class Timing:
     pending_seconds: float
     run_seconds: float
     cancel_seconds: float
+    delete_seconds: float = 0.0
 
 
 @dataclass
@@ -660,7 +671,12 @@ class JobStore:
                 )
             index.remove_job(name)
             self._persist(index, {"t": "del", "name": name})
-            op = OperationRecord(self._new_id(index), job.project, job.location, name, now, now)
+            # A job labelled `emulator-delete: failed` ends its delete operation with an error.
+            error = None
+            if job.spec.get("labels", {}).get(DELETE_OUTCOME_LABEL) == "failed":
+                error = {"code": 13, "message": f'Deleting the CustomJob "{name}" failed (emulator-delete label).'}
+            done_at = now + self.timing.delete_seconds
+            op = OperationRecord(self._new_id(index), job.project, job.location, name, now, done_at, error)
             index.put_op(op)
             self._persist(index, {"t": "op", "op": op.to_json(), "next_id": index.next_id})
             return op

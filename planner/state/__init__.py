@@ -61,6 +61,7 @@ def open_store(
     storage_host: str | None = None,
     credentials: httpx.Auth | None = None,
     http: httpx.Client | None = None,
+    ignore_backup: bool = False,
 ) -> LocalStore | GcsStore:
     """The store for a `--state` value.
 
@@ -70,6 +71,8 @@ def open_store(
       STORAGE_EMULATOR_HOST) points at a loopback emulator, used without credentials.
     - anything else is a file path, used as given; an existing directory (or a path ending
       in `/`) holds `<workspace>.json`.
+
+    `ignore_backup` lets a local store start a new state where only a backup or journal is left.
     """
     if not _WORKSPACE.match(workspace):
         raise UsageError(
@@ -77,7 +80,7 @@ def open_store(
             "(at most 63, starting with a letter or digit)"
         )
     if spec is None or spec == "":
-        return LocalStore(base_dir / f"{workspace}.json")
+        return LocalStore(base_dir / f"{workspace}.json", ignore_backup=ignore_backup)
     if spec.startswith("gs://"):
         import httpx
 
@@ -102,4 +105,4 @@ def open_store(
     path = Path(spec)
     if spec.endswith("/") or path.is_dir():
         path = path / f"{workspace}.json"
-    return LocalStore(path)
+    return LocalStore(path, ignore_backup=ignore_backup)

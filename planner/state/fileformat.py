@@ -1,9 +1,15 @@
-"""The state file format (DESIGN §6) and the journal line format: strict reading, deterministic writing.
+"""The state file format (DESIGN §6) and the journal record format: strict reading, deterministic writing.
 
 Reading never guesses: corrupt JSON, duplicate keys, a wrong type, an unknown field or a
 format version newer than this planner's is a `StateError` naming the file. Writing is
 deterministic (sorted keys, 2-space indent, trailing newline) so equal states are equal
 bytes. Where the bytes live is the stores' business.
+
+A journal record is self-delimiting and checksummed: ``J`` + the CRC-32 of the JSON (8
+lowercase hex digits) + a space + compact JSON + newline. A record torn by a short write
+fails its checksum and never passes for a step that happened; a record glued onto a torn
+one (an older planner appended after a full disk) is found again by its own header, so a
+torn line never corrupts what follows. Plain JSON lines, as older planners wrote, still read.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from collections.abc import Mapping
 from json.encoder import encode_basestring as _encode_str  # the C version where available
 from typing import Any, NoReturn
@@ -407,8 +414,12 @@ def read_state(raw: bytes, source: str) -> State:
 # --- journal lines -------------------------------------------------------------------------------
 
 
+_RECORD_HEADER = re.compile(rb"J([0-9a-f]{8}) ")
+_OLD_RECORD_START = b'{"address":'  # sorted keys: every line an older planner wrote starts so
+
+
 def journal_line(entry: JournalEntry, *, lineage: str, serial: int) -> bytes:
-    """One journal line (compact JSON + newline), tagged with the state it applies on top of."""
+    """One journal record (header, compact JSON, newline), tagged with the state it applies on top of."""
     line: dict[str, Any] = {
         "lineage": lineage,
         "serial": serial,
@@ -418,12 +429,59 @@ def journal_line(entry: JournalEntry, *, lineage: str, serial: int) -> bytes:
     }
     if entry.released is not None:
         line["released"] = {"name": entry.released.name, **released_to_json(entry.released)}
-    return _dumps_line(line)
+    payload = _dumps_line(line)
+    return b"J%08x " % zlib.crc32(payload, 0) + payload
 
 
-def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
-    """Parse one journal line into (lineage, serial, entry); StateError naming `source` if invalid."""
-    data = _decode(raw, source, "journal entry in")
+def _framed_payload(line: bytes) -> bytes | None:
+    """The JSON of one whole record (no newline), or None if the line is not exactly one."""
+    match = _RECORD_HEADER.match(line)
+    if match is None:
+        return None
+    payload = line[match.end() :] + b"\n"
+    return payload if zlib.crc32(payload, 0) == int(match.group(1), 16) else None
+
+
+def journal_records(raw: bytes, source: str) -> tuple[list[tuple[str, int, JournalEntry]], int]:
+    """Every record of a journal's bytes, and the length of the part that ends with a whole record.
+
+    An unterminated last line is a torn append and is left out (the store cuts it off before
+    its next append). A terminated line that is no record, and has none glued at its end, is
+    corruption: a StateError naming `source:LINE`.
+    """
+    entries: list[tuple[str, int, JournalEntry]] = []
+    lines = raw.split(b"\n")
+    end = 0
+    offset = 0
+    for number, line in enumerate(lines[:-1], start=1):
+        offset += len(line) + 1
+        if line.strip():
+            entries.append(read_journal_line(line, f"{source}:{number}", journal=source))
+        end = offset
+    return entries, end
+
+
+def read_journal_line(raw: bytes, source: str, *, journal: str | None = None) -> tuple[str, int, JournalEntry]:
+    """Parse one journal line into (lineage, serial, entry); StateError naming `source` if invalid.
+
+    A line that starts with a torn record is read from the whole record glued after it.
+    """
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.startswith(b"J"):
+        payload = _framed_payload(raw)
+        if payload is None:
+            payload = _glued_record(raw, old_format=False)
+        if payload is None:
+            raise _journal_corrupt(source, journal, "a torn or damaged record (its checksum does not match)")
+        raw = payload[:-1]
+    try:
+        data = _decode(raw, source, "journal entry in")
+    except StateError as err:
+        glued = _glued_record(raw)
+        if glued is None:
+            raise _journal_corrupt(source, journal, "not a journal record") from err
+        data = _decode(glued[:-1], source, "journal entry in")
     try:
         if not isinstance(data, dict):
             _fail("", f"must be an object, not {_type_name(data)}")
@@ -451,3 +509,30 @@ def read_journal_line(raw: bytes, source: str) -> tuple[str, int, JournalEntry]:
         _fail("op", f"must be 'put', 'remove' or 'release', not {op!r}")
     except _Invalid as err:
         raise StateError(f"journal entry in {source} is invalid: {str(err).lstrip('.')}") from err
+
+
+def _glued_record(line: bytes, *, old_format: bool = True) -> bytes | None:
+    """A whole record at the end of a line that starts with a torn one (the record's JSON + newline).
+
+    Plain JSON records are looked for only after a plain one: a checksummed record's own
+    JSON must never pass for a record glued after it.
+    """
+    for match in _RECORD_HEADER.finditer(line, 1):
+        payload = _framed_payload(line[match.start() :])
+        if payload is not None:
+            return payload
+    start = line.find(_OLD_RECORD_START, 1) if old_format else -1
+    while start > 0:
+        if jsoncodec.loads_or_none(line[start:]) is not None:
+            return line[start:] + b"\n"
+        start = line.find(_OLD_RECORD_START, start + 1)
+    return None
+
+
+def _journal_corrupt(source: str, journal: str | None, problem: str) -> StateError:
+    where = journal or source.rpartition(":")[0] or source
+    return StateError(
+        f"journal {source} is corrupt: {problem}",
+        hint=f"the journal {where} holds the steps of a run not yet folded into the state; move it aside "
+        "(or delete that line) to go on without them: the next plan finds any job they created by its labels",
+    )

@@ -2,12 +2,18 @@
 
 Durability: a write goes to a temporary file in the same directory, is fsync'd, renamed
 over the state and the directory fsync'd; the previous file is first hard-linked (or
-copied) to `<file>.backup`. Between full writes, each step result is one fsync'd line
-appended to `<file>.journal`, tagged with the lineage and serial of the state it applies
-on top of: `read()` folds the lines that match the state on disk and ignores older ones,
-so a crash between renaming the state and clearing the journal cannot replay stale steps.
-A torn (unterminated) last line is what a crash mid-append leaves; it is ignored and cut
-off before the next append. Any other unreadable line is a StateError.
+copied) to `<file>.backup`. A `--state` that is a symbolic link is written through: the
+file it points to is replaced, the link is kept. Between full writes, each step result is
+one checksummed record (see `fileformat`) appended to `<file>.journal`, tagged with the
+lineage and serial of the state it applies on top of: `read()` folds the records that match
+the state on disk and ignores older ones, so a crash between renaming the state and
+clearing the journal cannot replay stale steps. `append` returns once its record is
+durable; records appended concurrently share one fsync (group commit). A torn last record
+is what a crash or a full disk mid-append leaves; it is ignored, and cut off before the
+next append. Any other unreadable line is a StateError.
+
+A missing state file beside its `.backup` or a non-empty journal is refused (unless
+`ignore_backup`): the state was lost, and starting a new one would create its jobs again.
 
 Locking: `fcntl.flock` on `<file>.lock`, which the kernel releases when the holder dies,
 plus the holder's `LockInfo` JSON in that file so a second run can name it. Holder info
@@ -33,7 +39,7 @@ from types import TracebackType
 
 from planner import __version__
 from planner.errors import StateError, StateLockedError
-from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
+from planner.state.fileformat import journal_line, journal_records, read_state, write_state
 from planner.state.lock import LockInfo, locked_error
 from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries, check_replaceable
 
@@ -75,8 +81,11 @@ class Snapshot:
 class LocalStore:
     """State in a local file; see the module docstring for the on-disk protocol."""
 
-    def __init__(self, path: Path, *, poll_interval: float = 0.05) -> None:
+    def __init__(self, path: Path, *, poll_interval: float = 0.05, ignore_backup: bool = False) -> None:
         self.path = path
+        # A missing state beside its backup or journal is refused unless the user says to
+        # start a new one: a new lineage would overwrite the backup and duplicate its jobs.
+        self.ignore_backup = ignore_backup
         self.description = str(path)
         self.backup_path = path.with_name(path.name + ".backup")
         self.journal_path = path.with_name(path.name + ".journal")
@@ -86,6 +95,13 @@ class LocalStore:
         self._base: tuple[str, int] | None = None  # (lineage, serial) of the file last read/written
         self._seen: _Signature | None = None
         self._journal_fd: int | None = None
+        self._journal_end = 0  # bytes of whole records in the journal
+        self._journal_torn = False  # a failed write left part of a record past _journal_end
+        self._journal_broken: str | None = None  # an fsync failed: nothing more is trusted
+        self._sync_cond = threading.Condition(threading.Lock())
+        self._syncing = False
+        self._written = 0  # records written (numbered from 1), and of those the durable ones:
+        self._synced = 0
         self._lock_fd: int | None = None
         self._lock_info: LockInfo | None = None
 
@@ -132,17 +148,9 @@ class LocalStore:
             return []
         except OSError as err:
             raise StateError(f"cannot read state journal {self.journal_path}: {err.strerror}") from err
-        lines = raw.split(b"\n")
-        # The last element is b"" when the file ends with a newline; otherwise it is a line
-        # torn by a crash mid-append, which never completed and is ignored.
-        entries: list[JournalEntry] = []
-        for number, line in enumerate(lines[:-1], start=1):
-            if not line.strip():
-                continue
-            entry_lineage, entry_serial, entry = read_journal_line(line, f"{self.journal_path}:{number}")
-            if entry_lineage == lineage and entry_serial == serial:
-                entries.append(entry)
-        return entries
+        # A torn last record (a crash or a full disk mid-append) never completed and is left out.
+        records, _end = journal_records(raw, str(self.journal_path))
+        return [entry for tag_lineage, tag_serial, entry in records if (tag_lineage, tag_serial) == (lineage, serial)]
 
     def read(self, ahead: Snapshot | None = None) -> State | None:
         """The state (with its journal replayed); `ahead` is returned if its files are unchanged."""
@@ -162,10 +170,85 @@ class LocalStore:
             journal = self._signatures()[1]
             found = self._read_state_file()
             if found is None:
+                if not self.ignore_backup:
+                    self._refuse_orphans()
                 return Snapshot(None, None, None, journal)
             state, sig = found
             entries = self._read_journal(state.lineage, state.serial)
             return Snapshot(apply_entries(state, entries), (state.lineage, state.serial), sig, journal)
+
+    def _refuse_orphans(self) -> None:
+        """The state file is missing: a backup or a journal left beside it means it was lost."""
+        try:
+            raw = self.backup_path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as err:
+            raise StateError(f"cannot read state backup {self.backup_path}: {err.strerror}") from err
+        if raw is not None:
+            try:
+                serial = f"serial {read_state(raw, str(self.backup_path)).serial}"
+            except StateError:
+                serial = "an unreadable serial"
+            raise StateError(
+                f"state {self.description} is missing but a backup of {serial} exists ({self.backup_path}): "
+                "restore it with `planner state restore` or pass `--ignore-backup` to start a new state",
+                hint="starting a new state would overwrite the backup and create its jobs a second time",
+            )
+        try:
+            size = self.journal_path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size:
+            raise StateError(
+                f"state {self.description} is missing but its journal {self.journal_path} exists "
+                f"({size} bytes of step records that apply on top of it)",
+                hint="put the state file back, or pass `--ignore-backup` to start a new state "
+                f"(the journal is then kept as {self.journal_path.name}.orphaned; jobs it recorded "
+                "are adopted by their labels)",
+            )
+
+    def restore_backup(self) -> State:
+        """Make `<file>.backup` the state again, if the state file is missing or unreadable."""
+        with self._mutex:
+            try:
+                self._read_state_file()
+            except StateError:
+                pass  # corrupt or unreadable: exactly what a restore is for
+            else:
+                if self.path.exists():
+                    raise StateError(
+                        f"cannot restore {self.description}: the state file exists and is readable; "
+                        "a restore replaces only a missing or corrupt state"
+                    )
+            try:
+                raw = self.backup_path.read_bytes()
+            except FileNotFoundError:
+                raise StateError(f"cannot restore {self.description}: there is no backup {self.backup_path}") from None
+            except OSError as err:
+                raise StateError(f"cannot read state backup {self.backup_path}: {err.strerror}") from err
+            state = read_state(raw, str(self.backup_path))  # a corrupt backup is refused here
+            target = self._real_path()
+            try:
+                fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                try:
+                    os.fchmod(fd, FILE_MODE)
+                    _write_all(fd, raw)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp_name, target)
+                _fsync_dir(target.parent)
+            except OSError as err:
+                raise StateError(f"cannot restore {self.description}: {err.strerror}") from err
+            self._base, self._seen = None, None
+            return state
+
+    def _real_path(self) -> Path:
+        """The file a write replaces: a `--state` that is a symbolic link is written through."""
+        if self.path.is_symlink():
+            return Path(os.path.realpath(self.path))
+        return self.path
 
     def _signatures(self) -> tuple[_Signature | None, _Signature | None]:
         out: list[_Signature | None] = []
@@ -203,16 +286,16 @@ class LocalStore:
             lineage, serial = found[0].lineage, found[0].serial
         check_replaceable(self.description, lineage, serial, state)
 
-    def _keep_backup(self) -> None:
+    def _keep_backup(self, current: Path) -> None:
         """Make `<file>.backup` the current state file (hard link, or a copy where links fail)."""
         directory = self.path.parent
         tmp = directory / f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp"
         try:
-            os.link(self.path, tmp)
+            os.link(current, tmp)  # `current` is never a link: link(2) would copy the link itself
         except FileNotFoundError:
             return
         except OSError:
-            data = self.path.read_bytes()
+            data = current.read_bytes()
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 _write_all(fd, data)
@@ -227,9 +310,11 @@ class LocalStore:
             new = replace(state, serial=state.serial + 1, version=STATE_FORMAT_VERSION, planner_version=__version__)
             data = write_state(new)
             self._ensure_dir()
-            directory = self.path.parent
+            target = self._real_path()
+            directory = target.parent
+            fresh = not target.exists()
             try:
-                fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+                fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
             except OSError as err:
                 raise StateError(f"cannot write state {self.description}: {err.strerror}") from err
             tmp = Path(tmp_name)
@@ -240,8 +325,8 @@ class LocalStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                self._keep_backup()
-                os.replace(tmp, self.path)
+                self._keep_backup(target)
+                os.replace(tmp, target)
                 _fsync_dir(directory)
             except OSError as err:
                 with contextlib.suppress(OSError):
@@ -250,19 +335,33 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 os.chmod(self.backup_path, FILE_MODE)
             self._base, self._seen = (new.lineage, new.serial), _signature(os.stat(self.path))
+            if fresh:
+                self._set_orphan_journal_aside()
             self._clear_journal()
             return new
 
     # --- journal ------------------------------------------------------------------------------------
 
     def _close_journal(self) -> None:
+        with self._sync_cond:
+            while self._syncing:  # never close the descriptor under a running fsync
+                self._sync_cond.wait()
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
 
+    def _set_orphan_journal_aside(self) -> None:
+        # A journal found beside no state (accepted with --ignore-backup) is kept, not deleted.
+        with contextlib.suppress(OSError):
+            if self.journal_path.stat().st_size:
+                self._close_journal()
+                os.replace(self.journal_path, self.journal_path.with_name(self.journal_path.name + ".orphaned"))
+
     def _clear_journal(self) -> None:
         # Lines tagged with the old serial no longer apply; removing them is tidiness only.
         self._close_journal()
+        with self._sync_cond:
+            self._synced = self._written  # what they recorded is in the state file just written
         with contextlib.suppress(FileNotFoundError):
             self.journal_path.unlink()
 
@@ -274,8 +373,7 @@ class LocalStore:
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
             size = os.fstat(fd).st_size
-            if size:
-                self._cut_torn_tail(fd, size)
+            self._journal_end = self._cut_torn_tail(fd, size) if size else 0
             if created:
                 _fsync_dir(self.path.parent)
         except OSError:
@@ -284,17 +382,18 @@ class LocalStore:
         self._journal_fd = fd
         return fd
 
-    def _cut_torn_tail(self, fd: int, size: int) -> None:
-        """Drop an unterminated last line (left by a crash) so new lines start cleanly."""
+    def _cut_torn_tail(self, fd: int, size: int) -> int:
+        """Drop an unterminated last line (left by a crash) so new records start cleanly; the size kept."""
         with open(self.journal_path, "rb") as fh:
             fh.seek(size - 1)
             if fh.read(1) == b"\n":
-                return
+                return size
             fh.seek(0)
             raw = fh.read(size)
         keep = raw.rfind(b"\n") + 1
         os.ftruncate(fd, keep)
         os.fsync(fd)
+        return keep
 
     def _current_base(self) -> tuple[str, int]:
         if self._base is not None:
@@ -310,15 +409,80 @@ class LocalStore:
         return self._base
 
     def append(self, entry: JournalEntry) -> None:
+        """Write one record and return once it is durable (group commit: see `_sync`)."""
+        base = self._base
+        # Encoding outside the lock: parallel workers wait for each other only to write.
+        line = journal_line(entry, lineage=base[0], serial=base[1]) if base is not None else None
         with self._mutex:
+            if self._journal_broken is not None:
+                raise StateError(
+                    f"cannot append to state journal {self.journal_path}: an earlier fsync failed "
+                    f"({self._journal_broken}); nothing more is recorded there by this run"
+                )
             lineage, serial = self._current_base()
-            line = journal_line(entry, lineage=lineage, serial=serial)
+            if line is None or base != (lineage, serial):
+                line = journal_line(entry, lineage=lineage, serial=serial)
             try:
                 fd = self._open_journal()
-                _write_all(fd, line)
-                os.fsync(fd)
+                if self._journal_torn:
+                    self._cut_back(fd)
+                try:
+                    _write_all(fd, line)
+                except OSError:
+                    # A short write (a full disk) leaves part of a record: cut it off now, or
+                    # before the next append if even that fails, so no record is glued onto it.
+                    self._journal_torn = True
+                    with contextlib.suppress(OSError):
+                        self._cut_back(fd)
+                    raise
             except OSError as err:
                 raise StateError(f"cannot append to state journal {self.journal_path}: {err.strerror}") from err
+            self._journal_end += len(line)
+            self._written += 1
+            ticket = self._written
+        self._sync(ticket)
+
+    def _cut_back(self, fd: int) -> None:
+        os.ftruncate(fd, self._journal_end)
+        self._journal_torn = False
+
+    def _sync(self, ticket: int) -> None:
+        """Return once record number `ticket` is durable; one fsync covers every record written before it.
+
+        The first waiter to find no fsync running starts one for everything written so far;
+        records written meanwhile wait for the next one. So concurrent steps share an fsync
+        and a record is still durable before its step is reported done.
+        """
+        with self._sync_cond:
+            while self._synced < ticket:
+                if self._journal_broken is not None:
+                    raise StateError(
+                        f"cannot append to state journal {self.journal_path}: fsync failed ({self._journal_broken})"
+                    )
+                if not self._syncing:
+                    break
+                self._sync_cond.wait()
+            else:
+                return
+            self._syncing = True
+            target = self._written  # every record up to this one has been written
+            fd = self._journal_fd
+        error: OSError | None = None
+        try:
+            assert fd is not None
+            os.fsync(fd)
+        except OSError as err:
+            error = err
+        with self._sync_cond:
+            self._syncing = False
+            if error is None:
+                self._synced = max(self._synced, target)
+            else:
+                # After a failed fsync the kernel may have dropped the pages: trust nothing more.
+                self._journal_broken = error.strerror or str(error)
+            self._sync_cond.notify_all()
+        if error is not None:
+            raise StateError(f"cannot append to state journal {self.journal_path}: {error.strerror}") from error
 
     # --- locking ------------------------------------------------------------------------------------
 
