@@ -130,7 +130,7 @@ def test_the_workflow_pins_planner_by_its_own_distribution_name() -> None:
     doc = yaml.safe_load(WORKFLOW.read_text())
     assert PIN.fullmatch(doc["env"]["PLANNER_PIN"]), doc["env"]["PLANNER_PIN"]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["name"] == "vertex-planner" and project["scripts"]["planner"] == "planner.cli:main"
+    assert project["name"] == "vertex-planner" and project["scripts"]["planner"] == "planner.__main__:run"
     for job in doc["jobs"].values():
         installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
         assert installs == ['python -m pip install "$PLANNER_PIN"']
