@@ -11,8 +11,6 @@ A literal ``${`` in any string is written as ``$${`` so it stays literal.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from typing import Any
 import yaml
 
 from planner.canonical import USER_FIELDS, canonical_spec
-from planner.validate import DESIRED_STATE_SCHEMA, SCHEMA_DIR
 
 _NOT_VAR = re.compile(r"[^A-Za-z0-9_]+")
 _NOT_ADDRESS = re.compile(r"[^a-z0-9-]+")
@@ -72,7 +69,7 @@ def from_body(address: str, project: str, location: str, body: Mapping[str, Any]
     escaped = _escaped({k: body[k] for k in USER_FIELDS if k in body})
     job, variables = _without_env_values(address, escaped)
     doc: dict[str, Any] = {"version": 1, "project": project, "location": location}
-    if variables and declarations_supported():
+    if variables:
         doc["variables"] = {
             v.name: {"type": "string", "sensitive": True, "description": f"{address}: {v.env}"} for v in variables
         }
@@ -83,14 +80,6 @@ def from_body(address: str, project: str, location: str, body: Mapping[str, Any]
         lines += [f"#   --var {v.name}=…   (or PLANNER_VAR_{v.name}; {v.env})" for v in variables]
     text = "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return Generated(address, text, tuple(variables))
-
-
-@functools.cache
-def declarations_supported() -> bool:
-    """Does this planner's desired-state schema have top-level `variables:` declarations? Where it
-    does, the variables standing for env values are declared sensitive in the file itself."""
-    schema = json.loads((SCHEMA_DIR / DESIRED_STATE_SCHEMA).read_text(encoding="utf-8"))
-    return "variables" in schema.get("properties", {})
 
 
 def _without_env_values(address: str, spec: dict[str, Any]) -> tuple[dict[str, Any], list[SensitiveVariable]]:

@@ -192,7 +192,7 @@ def test_import_all_unmanaged_adopts_every_unlabelled_job(cli: Cli) -> None:
     assert again.code == 0 and "0 unmanaged job(s) imported" in again.out
 
 
-def test_generated_files_declare_env_variables_sensitive_where_declarations_exist(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_generated_files_declare_env_variables_sensitive() -> None:
     import yaml
 
     from planner import generate
@@ -203,7 +203,6 @@ def test_generated_files_declare_env_variables_sensitive_where_declarations_exis
             "workerPoolSpecs": [{"containerSpec": {"imageUri": "i", "env": [{"name": "TOKEN", "value": "v"}]}}]
         },
     }
-    monkeypatch.setattr(generate, "declarations_supported", lambda: True)
     doc = yaml.safe_load(generate.from_body("my-job", "p", "l", body, "head").text)
     assert doc["variables"] == {
         "MY_JOB_TOKEN": {
@@ -213,5 +212,3 @@ def test_generated_files_declare_env_variables_sensitive_where_declarations_exis
         }
     }
     assert list(doc)[-1] == "jobs"  # jobs last, as the parallel loader expects
-    monkeypatch.setattr(generate, "declarations_supported", lambda: False)
-    assert "variables" not in yaml.safe_load(generate.from_body("my-job", "p", "l", body, "head").text)
