@@ -1155,8 +1155,9 @@ def drift_command(
 @click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
 @click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")
 @click.option("--job-state", "job_states", multiple=True, metavar="STATE", help="Only jobs in a state (RUNNING…).")
+@click.option("--price-file", metavar="FILE", help="Prices for the cost-so-far column instead of the bundled ones.")
 @variable_options
-@backend_options
+@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # status takes no lock and creates nothing
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
 def status_command(
     paths: tuple[str, ...],
@@ -1168,6 +1169,7 @@ def status_command(
     **opts: Any,
 ) -> int:
     """Show what every managed job is doing now, with its run time and console link (read only)."""
+    from planner.pricing.prices import load_book
     from planner.render.status_view import render_status, transition_lines, watch_footer
     from planner.status import StatusFilter, parse_state_filter, read_status, state_changes
     from planner.validate import load_desired
@@ -1184,6 +1186,7 @@ def status_command(
         if paths
         else None
     )
+    prices = load_book(opts.get("price_file"))
     color = _use_color(opts["no_color"])
     tty = sys.stdout.isatty()
     with _backend(opts) as backend:
@@ -1193,7 +1196,14 @@ def status_command(
         def read() -> Any:
             prior = store.read()  # read only: no lock taken, nothing written
             return read_status(
-                client, prior, backend.workspace, now=time.time(), desired=desired, only=only, created_at=_now()
+                client,
+                prior,
+                backend.workspace,
+                now=time.time(),
+                desired=desired,
+                only=only,
+                created_at=_now(),
+                prices=prices,
             )
 
         if not watch:
@@ -1223,7 +1233,7 @@ def status_command(
 @click.option("--since", metavar="DURATION|TIMESTAMP", help="Only lines from this long ago (1h) or this RFC 3339 time.")
 @click.option("--replica", metavar="TASK", help="Only one replica's lines, e.g. workerpool0-0.")
 @click.option("--interval", default="3s", show_default=True, metavar="DURATION", help="How often --follow reads.")
-@backend_options
+@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # logs takes no lock and creates nothing
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
 def logs_command(address: str, follow: bool, since: str | None, replica: str | None, interval: str, **opts: Any) -> int:
     """Print a job's log lines from Cloud Logging (ADDRESS, or a projects/P/locations/L/customJobs/ID name)."""

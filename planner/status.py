@@ -11,13 +11,16 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
 from planner import __version__, apimodel
+from planner.canonical import canonical_spec
 from planner.desired import Desired
 from planner.errors import ApiError, UsageError
+from planner.pricing.cost import estimate
+from planner.pricing.prices import PriceBook
 from planner.refresh import LIST_PAGE_SIZE, JobReader, LiveJob, live_job, managed_filter
 from planner.state.model import State
 
@@ -25,7 +28,8 @@ FORMAT_VERSION: Final = "1.0"
 # What a status row needs (a field mask cannot reach inside the repeated worker pools, so all of
 # them is asked for; env values in them are never shown).
 STATUS_READ_MASK: Final = (
-    "name,displayName,state,labels,createTime,startTime,endTime,updateTime,error,jobSpec.workerPoolSpecs"
+    "name,displayName,state,labels,createTime,startTime,endTime,updateTime,error,jobSpec.workerPoolSpecs,"
+    "jobSpec.scheduling,jobSpec.persistentResourceId"
 )
 CONSOLE_URL: Final = "https://console.cloud.google.com/vertex-ai/locations/{location}/training/{job_id}?project={project}"
 # Pseudo-states of rows that have no live job.
@@ -99,6 +103,9 @@ class JobStatus:
     machine: str = ""
     error: str = ""
     in_state: bool = True
+    hourly_usd: float | None = None  # at the price book's rate; None: no price (see no_price)
+    cost_usd: float | None = None  # hours run so far × hourly_usd
+    no_price: str = ""  # why there is no rate ("no price for X in R in prices of D")
 
     @property
     def job_id(self) -> str:
@@ -213,6 +220,7 @@ def read_status(
     desired: Desired | None = None,
     only: StatusFilter | None = None,
     created_at: str = "",
+    prices: PriceBook | None = None,
 ) -> StatusReport:
     """The status of every job in state (and, with `desired`, of configured jobs never applied).
 
@@ -256,7 +264,25 @@ def read_status(
     keep = only or StatusFilter()
     rows = [r for r in rows if keep.keep(r)]
     rows.sort(key=lambda r: (r.project, r.location, r.address or "~", r.name))
+    if prices is not None:
+        specs = {r.name: r.spec for r in records.values()}
+        rows = [_priced(row, specs.get(row.name) or _live_spec(live.get(row.name)), prices) for row in rows]
     return StatusReport(workspace=workspace, jobs=tuple(rows), listed=tuple(sorted(pairs)), created_at=created_at)
+
+
+def _live_spec(job: LiveJob | None) -> Mapping[str, Any] | None:
+    return canonical_spec(job.resource) if job is not None else None
+
+
+def _priced(row: JobStatus, spec: Mapping[str, Any] | None, prices: PriceBook) -> JobStatus:
+    """The row with its rate and its cost so far (hours run × rate), from the job's canonical spec."""
+    if spec is None or row.state in (MISSING, NOT_CREATED):
+        return row
+    est = estimate(spec, row.location, prices, canonical=True)
+    if est.hourly_usd is None:
+        return replace(row, no_price="; ".join(est.missing))
+    spent = None if row.run_seconds is None else est.hourly_usd * row.run_seconds / 3600
+    return replace(row, hourly_usd=est.hourly_usd, cost_usd=spent)
 
 
 def state_changes(before: Sequence[JobStatus], after: Sequence[JobStatus]) -> list[tuple[JobStatus | None, JobStatus]]:

@@ -166,6 +166,29 @@ def test_status_json_validates_and_shows_states_errors_links(tmp_path: Path, emu
     assert bad.code == 1 and "not a job state" in bad.err and "Traceback" not in bad.err
 
 
+def test_status_shows_cost_so_far_at_the_price_books_rate(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    cli = Cli(tmp_path, emulator)
+    write(cli, config_text(2))
+    assert cli.run("apply", "jobs", "--auto-approve", "--wait").code == 0
+    prices = Path(__file__).parent / "testdata" / "cost" / "prices.json"
+    doc = json.loads(cli.run("status", "--format", "json", "--price-file", str(prices)).out)
+    for job in doc["jobs"]:
+        # n1-standard-4 × 1 in us-central1 at $0.20/h, plus the default 100 GB pd-ssd boot disk at
+        # $0.0002/GB-h = $0.02/h: $0.22/h, for as long as the job ran.
+        assert job["hourly_usd"] == 0.22
+        assert math.isclose(job["cost_usd"], 0.22 * job["run_seconds"] / 3600, rel_tol=1e-3, abs_tol=1e-6)
+    text = cli.run("status", "--price-file", str(prices)).out
+    assert "COST" in text and "($0.22/h)" in text
+    bundled = json.loads(cli.run("status", "--format", "json").out)["jobs"][0]
+    assert bundled["hourly_usd"] is None or bundled["hourly_usd"] > 0
+    elsewhere = cli.cwd / "eu.json"
+    eu = json.loads(prices.read_text())
+    eu["entries"] = [e for e in eu["entries"] if e["region"] != "us-central1"]
+    elsewhere.write_text(json.dumps(eu))
+    unpriced = json.loads(cli.run("status", "--format", "json", "--price-file", str(elsewhere)).out)["jobs"][0]
+    assert unpriced["hourly_usd"] is None and "no price for n1-standard-4 in us-central1" in unpriced["no_price"]
+
+
 def test_status_with_paths_shows_jobs_not_yet_created(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
     cli = Cli(tmp_path, emulator)
     write(cli, config_text(1))

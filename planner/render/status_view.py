@@ -1,7 +1,7 @@
 """Views of a status report: text (one table per project/location), markdown, JSON and its schema.
 
 Pure functions over `status_to_json(report)`, the one document every rendering is made
-from (as the plan and drift views are). The cost-so-far column waits for the price catalog.
+from (as the plan and drift views are). Cost so far is hours run × the price book's rate.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from planner.pricing.cost import usd
 from planner.render.jobstate import duration_text, paint_state, state_label
 from planner.render.json_view import SCHEMA_DIALECT, dump
 from planner.render.style import Style
@@ -46,6 +47,9 @@ def status_to_json(report: StatusReport) -> dict[str, Any]:
                 "error": job.error or None,
                 "console_url": job.console_url or None,
                 "in_state": job.in_state,
+                "hourly_usd": None if job.hourly_usd is None else round(job.hourly_usd, 6),
+                "cost_usd": None if job.cost_usd is None else round(job.cost_usd, 6),
+                "no_price": job.no_price or None,
             }
             for job in report.jobs
         ],
@@ -84,10 +88,18 @@ def _address(job: Mapping[str, Any]) -> str:
     return address if job["in_state"] or job["state"] == "NOT_CREATED" else f"{address} (not in state)"
 
 
+def cost_text(job: Mapping[str, Any]) -> str:
+    """`$12.34 ($3.10/h)` so far; `no price` when the price book has no rate; `-` before a job runs."""
+    if job["hourly_usd"] is None:
+        return "no price" if job["no_price"] else "-"
+    spent = "$0.00" if job["cost_usd"] is None else usd(job["cost_usd"])
+    return f"{spent} ({usd(job['hourly_usd'])}/h)"
+
+
 def render_status_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     style = Style(color)
     lines = [f'Status of workspace "{doc["workspace"]}"', ""]
-    headers = ("ADDRESS", "STATE", "TIME", "MACHINE", "JOB ID", "CONSOLE")
+    headers = ("ADDRESS", "STATE", "TIME", "MACHINE", "COST", "JOB ID", "CONSOLE")
     for project, location, jobs in _by_location(doc):
         lines.append(style.bold(f"{project} / {location} ({len(jobs)} job{'s' if len(jobs) != 1 else ''})"))
         rows = [
@@ -96,6 +108,7 @@ def render_status_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
                 state_label(j["state"]),
                 duration_text(j["run_seconds"]),
                 j["machine"] or "-",
+                cost_text(j),
                 j["job_id"] or "-",
                 j["console_url"] or "",
             )
@@ -122,13 +135,13 @@ def render_status_markdown(doc: Mapping[str, Any]) -> str:
     lines = [f"### planner status: `{doc['workspace']}`", "", summary_line(doc), ""]
     for project, location, jobs in _by_location(doc):
         lines += [f"#### `{project}` / `{location}`", ""]
-        lines.append("| Address | State | Time | Machine | Job | Error |")
-        lines.append("|---|---|---|---|---|---|")
+        lines.append("| Address | State | Time | Machine | Cost so far | Job | Error |")
+        lines.append("|---|---|---|---|---|---|---|")
         for j in jobs:
             job = f"[{j['job_id']}]({j['console_url']})" if j["console_url"] else "-"
             lines.append(
                 f"| `{_md(_address(j))}` | {state_label(j['state'])} | {duration_text(j['run_seconds'])} | "
-                f"{_md(j['machine'] or '-')} | {job} | {_md(j['error'] or '')} |"
+                f"{_md(j['machine'] or '-')} | {_md(cost_text(j))} | {job} | {_md(j['error'] or '')} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -202,6 +215,17 @@ def status_schema() -> dict[str, Any]:
             "error": nullable,
             "console_url": nullable,
             "in_state": {"type": "boolean", "description": "false for a labelled job the state does not know"},
+            "hourly_usd": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "the job's rate at the price book's prices (USD/h); null without a price",
+            },
+            "cost_usd": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "cost so far: hours run × hourly_usd; null without a price or before the job runs",
+            },
+            "no_price": {**nullable, "description": "why there is no rate (which price the book lacks)"},
         }
     )
     location = _obj({"project": {"type": "string"}, "location": {"type": "string"}, "jobs": {"type": "integer",
