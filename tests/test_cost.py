@@ -296,3 +296,13 @@ def test_old_price_file_warns_in_the_plan(tmp_path: Path, emulator) -> None:  # 
     # Prices of 2020-01-01 are what the rows cite.
     assert "prices of 2020-01-01" not in result.out  # every rate was found
     assert "price file old.json of 2020-01-01" in result.out
+
+
+def test_a_matrix_sweep_is_named_as_the_plan_summary_names_it() -> None:
+    from planner.render.cost_view import group_label
+
+    sweep = [{"address": f"train[lr={lr},seed=1]"} for lr in ("0.001", "0.0003")]
+    assert group_label(sweep) == "train[…]"
+    assert group_label([{"address": "eval-a"}, {"address": "eval-b"}]) == "eval-…"
+    assert group_label([{"address": "a"}, {"address": "b"}]) == ""
+    assert group_label([*sweep, {"address": "train[lr=0.1,seed=9]"}, {"address": "other[x=1]"}]) == ""

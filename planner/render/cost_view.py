@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from planner.matrix import sweep_base
 from planner.pricing.cost import Totals, footer, totals, usd
 from planner.render.style import ACTION_SYMBOLS, Style
 
@@ -252,10 +253,20 @@ def common_start(names: Sequence[str]) -> str:
     return first[:n]
 
 
+def group_label(group: Sequence[Mapping[str, Any]]) -> str:
+    """How a group of near-identical creates is named: a `matrix:` sweep as the summary names it
+    (`train[…]`), other creates by the start their addresses share (`eval-…`; "" if none)."""
+    bases = {sweep_base(str(c["address"])) for c in group}
+    if len(bases) == 1 and None not in bases:
+        return f"{bases.pop()}[…]"
+    prefix = common_start([c["address"] for c in group])
+    return prefix + "…" if len(prefix) >= 2 else ""
+
+
 def _group_name(group: Sequence[Mapping[str, Any]]) -> str:
     if len(group) == 1:
         return str(group[0]["address"])
-    return f"{common_start([c['address'] for c in group])}… ×{len(group)}"
+    return f"{group_label(group) or 'jobs'} ×{len(group)}"
 
 
 def text_cost_lines(doc: Mapping[str, Any], style: Style) -> tuple[list[str], list[str]]:

@@ -21,9 +21,9 @@ from urllib.parse import quote
 from planner.pricing.cost import footer, totals
 from planner.render.cost_view import (
     change_phrases,
-    common_start,
     cost_notes,
     cost_text,
+    group_label,
     net_line,
     resources_text,
     shown_estimate,
@@ -168,8 +168,8 @@ def _cells(group: Sequence[Mapping[str, Any]]) -> list[str]:
     action = first["action"]
     where = f"{code(first['project'], cell=True)} / {code(first['location'], cell=True)}"
     if len(group) > 1:
-        prefix = common_start([c["address"] for c in group])
-        name = f"{code(prefix + '…', cell=True)} ×{len(group)}" if len(prefix) >= 2 else f"{len(group)} jobs"
+        label = group_label(group)
+        name = f"{code(label, cell=True)} ×{len(group)}" if label else f"{len(group)} jobs"
         cost = cost_text(first)
         return [
             code(ACTION_SYMBOLS[action]),
@@ -238,7 +238,7 @@ def _group_details(group: Sequence[Mapping[str, Any]], show_sensitive: bool) -> 
     if len(group) == 1:
         return _details(group[0], show_sensitive)
     first = group[0]
-    name = common_start([c["address"] for c in group]) + "…"
+    name = group_label(group) or f"{len(group)} jobs"
     summary = (
         f"<code>{html.escape(ACTION_SYMBOLS['create'])}</code> <b>{html.escape(name)}</b> "
         f"×{len(group)} will be created (a sweep)"
