@@ -200,3 +200,18 @@ def test_non_finite_numbers_are_never_written() -> None:
     state = State.new().with_job(replace(record("a"), spec={"x": float("inf")}))
     with pytest.raises(ValueError, match="inf"):
         write_state(state)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=30,
+    )
+)
+def test_state_bytes_are_the_standard_librarys_indented_json(value: object) -> None:
+    from planner import jsoncodec
+
+    expected = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False).encode()
+    assert jsoncodec.dumps_indented(value) == expected
