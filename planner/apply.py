@@ -25,6 +25,7 @@ from planner.desired import Lifecycle, OnRemove
 from planner.errors import ApiError, PlannerError
 from planner.plan import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.refresh import JobReader, live_job
+from planner.secrets import at_rest
 from planner.state.model import JobRecord, JournalEntry, PendingStep, ReleasedJob, ReleaseHow, State, with_history
 
 
@@ -331,7 +332,7 @@ class Applier:
                 project=change.project,
                 location=change.location,
                 spec_hash=change.after_hash or "",
-                spec=dict(change.after or {}),
+                spec=at_rest(dict(change.after or {})),  # digested once, not at every write
                 last_state=job.state,
                 old_names=tuple(n for n in old if n != job.name),
                 prevent_destroy=lifecycle.prevent_destroy,
@@ -358,7 +359,7 @@ class Applier:
                 project=change.project,
                 location=change.location,
                 spec_hash=change.after_hash or "",
-                spec=dict(change.after or {}),
+                spec=at_rest(dict(change.after or {})),  # digested once, not at every write
                 last_state=change.job_state or "JOB_STATE_UNSPECIFIED",
                 old_names=tuple(n for n in old if n != name),
                 prevent_destroy=lifecycle.prevent_destroy,
