@@ -72,11 +72,22 @@ def dumps_pretty(value: Any) -> bytes | None:
 
 def dumps_indented(value: Any) -> bytes:
     """`json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False).encode()`,
-    byte for byte: orjson's indented bytes where they are the same, the standard library's otherwise."""
+    byte for byte: orjson's bytes for a value without floats (one walk finds out; the bytes of a
+    float are the standard library's to decide), ValueError for NaN and infinities."""
+    if _holds_float(value):
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False).encode()
     out = dumps_pretty(value)
-    if out is None or _may_hold_float(out):
+    if out is None:
         return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False).encode()
     return out
+
+
+def _holds_float(value: Any) -> bool:
+    if type(value) is dict:
+        return any(_holds_float(item) for item in value.values())
+    if type(value) is list or type(value) is tuple:
+        return any(_holds_float(item) for item in value)
+    return type(value) is float
 
 
 # A number right after ":", "," or "[" that has a fraction or an exponent. Inside a string

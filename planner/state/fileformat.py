@@ -72,21 +72,11 @@ def _loads(text: str) -> Any:
 
 def _dumps_pretty(data: Any) -> bytes:
     """`json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)` + newline, byte for byte
-    (jsoncodec: orjson where it writes the same bytes); NaN and infinities are refused (orjson
-    would write them as null)."""
-    _check_finite(data)
-    return jsoncodec.dumps_indented(data) + b"\n"
-
-
-def _check_finite(value: Any) -> None:
-    if type(value) is dict:
-        for item in value.values():
-            _check_finite(item)
-    elif type(value) is list:
-        for item in value:
-            _check_finite(item)
-    elif type(value) is float and not math.isfinite(value):
-        raise ValueError(f"a state may not hold the number {value}")
+    (jsoncodec: orjson where it writes the same bytes); NaN and infinities are refused."""
+    try:
+        return jsoncodec.dumps_indented(data) + b"\n"
+    except ValueError as err:
+        raise ValueError(f"a state may not hold the number inf or nan ({err})") from err
 
 
 def _dumps_line(data: Any) -> bytes:
