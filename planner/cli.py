@@ -937,7 +937,7 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     worker.start()
     try:
-        while not finished.wait(0.2):
+        while not finished.wait(0.1):
             progress.tick()
     finally:
         for sig, handler in previous.items():

@@ -251,6 +251,8 @@ def test_apply_progress_on_a_terminal_keeps_a_live_line(clock: ManualClock) -> N
     clock.advance(10)
     view.event(StepEvent("a", Step(StepKind.CREATE), "done", 10, job=NAME))
     view.event(StepEvent("b", Step(StepKind.CREATE), "start"))
+    assert view.status_text() == "  0/4 steps, 10s"  # workers only hand events over ...
+    view.tick()  # ... the main loop's tick shows them
     status = view.status_text()
     assert status == "  1/4 steps, 1 running, 10s, ETA 30s"
     view.close()

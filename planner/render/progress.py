@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
@@ -82,7 +83,12 @@ class LiveLine:
 
 
 class ApplyProgress:
-    """The apply view: one line per finished step; a live `done/total` line on a terminal."""
+    """The apply view: one line per finished step; a live `done/total` line on a terminal.
+
+    Workers only hand their events over (`event`, a deque append: no lock, no write on the
+    step's path); the thread that calls `tick` (the CLI's main loop, a few times a second)
+    and `close` prints them, in the order they happened.
+    """
 
     def __init__(
         self,
@@ -101,37 +107,41 @@ class ApplyProgress:
         self.done = 0
         self.failed = 0
         self.running: dict[tuple[str, str, str], float] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # `line` may come from a signal handler while `tick` prints
+        self._events: deque[tuple[Any, float]] = deque()
 
     def event(self, event: Any) -> None:
+        self._events.append((event, self.clock()))
+
+    def _show(self, event: Any, at: float) -> None:
         key = (event.address, event.step.kind.value, event.step.job or "")
-        with self.lock:
-            if event.status == "start":
-                self.running[key] = self.clock()
-                if not self.live.tty:
-                    self.live.print(fit(f"{event.address}: {step_text(event.step)} …"))
-                else:
-                    self._status()
-                return
-            self.running.pop(key, None)
-            self.done += 1
-            if event.status == "failed":
-                self.failed += 1
-            mark = _OUTCOME_MARKS.get(event.status, "?")
-            job = f" {short_job(event.job)}" if event.job and event.step.kind.value == "create" else ""
-            head = f"{mark} {event.address}: {step_text(event.step)} {event.status}{job} [{event.elapsed:.1f}s]"
-            color = _OUTCOME_COLORS.get(event.status, "")
-            self.live.print(self.style.paint(fit(head), color))
-            if event.message:
-                # The reason is worth reading whole: on its own indented line, not cut.
-                self.live.print(f"    {event.message}")
-            self._status()
+        if event.status == "start":
+            self.running[key] = at
+            if not self.live.tty:
+                self.live.print(fit(f"{event.address}: {step_text(event.step)} …"))
+            return
+        self.running.pop(key, None)
+        self.done += 1
+        if event.status == "failed":
+            self.failed += 1
+        mark = _OUTCOME_MARKS.get(event.status, "?")
+        job = f" {short_job(event.job)}" if event.job and event.step.kind.value == "create" else ""
+        head = f"{mark} {event.address}: {step_text(event.step)} {event.status}{job} [{event.elapsed:.1f}s]"
+        color = _OUTCOME_COLORS.get(event.status, "")
+        self.live.print(self.style.paint(fit(head), color))
+        if event.message:
+            # The reason is worth reading whole: on its own indented line, not cut.
+            self.live.print(f"    {event.message}")
 
     def tick(self) -> None:
+        """Print the events handed over since the last tick, then the live line."""
         with self.lock:
+            while self._events:
+                self._show(*self._events.popleft())
             self._status()
 
     def line(self, text: str) -> None:
+        self.tick()
         self.live.print(text)
 
     def status_text(self) -> str:
@@ -151,6 +161,7 @@ class ApplyProgress:
         self.live.show(self.status_text())
 
     def close(self) -> None:
+        self.tick()
         self.live.close()
 
 
