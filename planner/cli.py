@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -503,8 +503,6 @@ def _plan(
     store: Any,
     desired: Any,
     targets: Sequence[str],
-    refresher: Any = None,
-    read_prior: Callable[[], Any] | None = None,
     replace: Sequence[str] = (),
 ) -> Planned:
     from planner.workflow import read_and_plan
@@ -512,76 +510,13 @@ def _plan(
     planned, prior = read_and_plan(
         client,
         desired,
-        read_prior or store.read,
+        store.read,
         workspace=backend.workspace,
         targets=targets,
         created_at=_now(),
-        refresher=refresher,
         replace=replace,
     )
     return Planned(planned.plan, prior, planned.live)
-
-
-class _PlanPrep:
-    """What a plan needs besides its configuration, made while the configuration loads.
-
-    load_desired runs this in its own process while the other process parses YAML (see
-    `alongside`): the API client (importing httpx and google-auth), the refresher that
-    `on_valid` starts once the configuration is known to be valid, and a local state read
-    ahead of its lock (`read_prior`, under the lock, returns it if neither the state file
-    nor its journal changed since, else reads again; GCS state is read under the lock only).
-    Problems making the client or reading the state are raised later, after the
-    configuration's own problems: by `ready` and by the second read.
-    """
-
-    # Making the API client costs about as much as loading 200 KB of YAML; reading a state
-    # file, about a twentieth of loading as many bytes of YAML.
-    CLIENT_COST = 200_000
-    STATE_BYTES_PER_YAML_BYTE = 20
-
-    def __init__(self, backend: Backend, store: Any, stack: ExitStack):
-        from planner.state import LocalStore
-
-        self._backend = backend
-        self._store = store
-        self._stack = stack
-        self._local = isinstance(store, LocalStore)
-        self.cost = self.CLIENT_COST
-        if self._local:
-            with suppress(OSError):
-                self.cost += store.path.stat().st_size // self.STATE_BYTES_PER_YAML_BYTE
-        self._client: Any = None
-        self._refresher: Any = None
-        self._snapshot: Any = None
-        self._error: PlannerError | None = None
-
-    def __call__(self) -> None:
-        from planner.refresh import Refresher
-
-        try:
-            self._client = self._backend.client()
-        except PlannerError as err:
-            self._error = err
-        else:
-            refresher = Refresher(self._client, self._backend.workspace, summary=True)
-            self._refresher = self._stack.enter_context(refresher)
-        if self._local:
-            with suppress(PlannerError):
-                self._snapshot = self._store.read_ahead()
-
-    def on_valid(self, pairs: set[tuple[str, str]]) -> None:
-        # The listing starts as soon as the configuration is known to be valid (never before),
-        # while the last of it is still being put together.
-        if self._refresher is not None:
-            self._refresher.start(pairs)
-
-    def ready(self) -> tuple[Any, Any]:
-        if self._error is not None:
-            raise self._error
-        return self._client, self._refresher
-
-    def read_prior(self) -> Any:
-        return self._store.read(self._snapshot) if self._snapshot is not None else self._store.read()
 
 
 target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
@@ -675,23 +610,13 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"], paths)
-    with _backend(opts) as backend, ExitStack() as stack, _long_lived():
+    with _backend(opts) as backend, _long_lived():
         store = backend.store()
-        prep = _PlanPrep(backend, store, stack)
-        desired = load_desired(
-            list(paths),
-            variables=variables,
-            on_valid=prep.on_valid,
-            alongside=prep,
-            alongside_cost=prep.cost,
-            hardware=_hardware(opts),
-        )
+        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts))
         _warn(desired)
-        client, refresher = prep.ready()
+        client = backend.client()
         with _locked(store, "plan", backend.lock_timeout):
-            planned = _plan(
-                backend, client, store, desired, opts["targets"], refresher, prep.read_prior, opts["replace"]
-            )
+            planned = _plan(backend, client, store, desired, opts["targets"], opts["replace"])
     _RETAINED.append((desired, planned))
     plan = _priced(planned.plan, planned.live, planned.prior, desired.files, opts)
     if out:

@@ -12,40 +12,32 @@ quote it to keep a string. Mapping keys are never interpolated.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
-import fcntl
 import functools
-import gc
 import hashlib
 import json
-import marshal
-import os
 import re
-import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
-from planner import jsoncodec, templates
+from planner import fastyaml, jsoncodec, templates
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
+from planner.errors import ConfigError, Diagnostic, SourceLocation
 from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
 from planner.load import (
     Document,
     Span,
     find_span,
     load_each,
-    parse_document,
+    read_config_file,
     resolve_paths,
     resolve_plain_scalar,
-    split_jobs_text,
 )
 from planner.variables import as_values, typed_reference
 from planner.variables import missing_message as variables_missing_message
@@ -323,9 +315,6 @@ def load_desired(
     paths: Sequence[str | Path],
     *,
     variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
-    alongside: Callable[[], None] | None = None,
-    alongside_cost: int = 0,
     hardware: HardwareOptions | None = None,
 ) -> Desired:
     """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
@@ -333,38 +322,18 @@ def load_desired(
     `hardware` says which catalog the hardware checks use and how strict they are (default:
     the packaged catalog, strict); warnings come back in `Desired.warnings`.
 
-    A large configuration is loaded by two processes at once (see `_load_in_parallel`);
-    whenever that finds anything wrong, or cannot be used, the files are loaded here again
-    in one process, which words every problem.
-
-    `on_valid` is called with the (project, location) pairs of the jobs as soon as the whole
-    configuration is known to be valid (possibly before the last jobs are put together, and
-    possibly twice), never for a configuration with problems: the caller may then start
-    asking the API while loading finishes.
-
-    `alongside` is other work for this process (e.g. reading local state ahead of its lock):
-    it runs once, here, before this returns and before any problem is raised; its own
-    exceptions propagate. When two processes load, this one takes `alongside_cost` fewer
-    bytes of YAML, so that both finish together.
+    Check fast, explain slow: a large configuration is first read by the values tier
+    (`planner.fastyaml`) and validated without positions; whenever that tier declines a
+    file, or validation finds anything at all to say, the files are loaded again by the
+    positional builder, which words every problem.
     """
     variables = as_values(paths, variables)  # declared variables: defaults, types (planner.variables)
-    once = _Once(alongside)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
-    try:
-        # Two processes check with the packaged catalog only; other hardware options load in one.
-        desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost) if hardware is None else None
-        once()
-        if desired is None:
-            # Every file is checked: one with a YAML syntax error does not hide the others' problems.
-            documents, syntax_problems = load_each(paths)
-            desired = _Validation(variables, hardware).run(documents, syntax_problems)
-            if on_valid is not None:
-                on_valid({(job.project, job.location) for job in desired.jobs.values()})
-        return desired
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    desired = _load_values(paths, variables, hardware)
+    if desired is None:
+        # Every file is checked: one with a YAML syntax error does not hide the others' problems.
+        documents, syntax_problems = load_each(paths)
+        desired = _Validation(variables, hardware).run(documents, syntax_problems)
+    return desired
 
 
 def validate_documents(documents: Sequence[Document], *, variables: Mapping[str, str]) -> Desired:
@@ -373,146 +342,70 @@ def validate_documents(documents: Sequence[Document], *, variables: Mapping[str,
     return _Validation(variables).run(documents)
 
 
-# Below this many bytes of YAML, a second process costs more than it saves.
-PARALLEL_MIN_BYTES = 1 << 20
-
-# (address, job, job_digest(job)) from one process's share of the configuration.
-_Jobs: TypeAlias = list[tuple[str, DesiredJob, bytes]]
+# Below this many bytes of YAML the builder takes a few hundredths of a second, and gives every
+# job its source position at once.
+FAST_MIN_BYTES = 1 << 20
 
 
-class _Once:
-    def __init__(self, work: Callable[[], None] | None):
-        self._work = work
-
-    def __call__(self) -> None:
-        work, self._work = self._work, None
-        if work is not None:
-            work()
+class _Decline(Exception):
+    """The values tier has something to say about the configuration: the builder's load says it."""
 
 
-def _load_in_parallel(
-    paths: Sequence[str | Path],
-    variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
-    alongside: Callable[[], None] = lambda: None,
-    alongside_cost: int = 0,
+class _Nowhere(dict[str, Any]):
+    """The children of a value whose position the values tier does not know: every child is nowhere."""
+
+    def __getitem__(self, key: str) -> Span:
+        return _NOWHERE
+
+    def get(self, key: str, default: Any = None) -> Span:  # type: ignore[override]
+        return _NOWHERE
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_NOWHERE: Span = (0, 0, 0, 0, _Nowhere())
+
+
+def _load_values(
+    paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None
 ) -> Desired | None:
-    """The configuration loaded and validated by two processes, or None to load it in one.
-
-    Files are the units of work, and a large file is split at job boundaries into parts
-    that load to the same values at the same positions (`split_jobs_text`). A forked
-    process takes one half of the units, this one the other; each half parses and
-    validates as usual. Any problem in either half (or a job defined in both) gives None,
-    and the caller's single-process load then reports every problem in its usual order.
-    Only on Linux with at least two usable CPUs.
-    """
-    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
-        return None
-    try:
-        files = resolve_paths(paths)
-        texts = [(str(path), path.read_bytes().decode("utf-8")) for path in files]
-    except (OSError, UnicodeDecodeError, UsageError):
-        return None
-    size = sum(len(text) for _, text in texts)
-    if size < PARALLEL_MIN_BYTES:
-        return None
-    extra = min(alongside_cost, size // 2)
-    units: list[tuple[str, str]] = []
-    for name, text in texts:
-        # This process takes the first part: smaller by the cost of what it also does.
-        parts = split_jobs_text(text, 2, first_share=(size - extra) / (2 * size)) if len(text) * 2 > size else None
-        units.extend((name, part) for part in (parts or [text]))
-    if len(units) < 2:
-        return None
-    halves: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
-    loads = [extra, 0]
-    for unit in sorted(units, key=lambda u: -len(u[1])):
-        lighter = 0 if loads[0] <= loads[1] else 1
-        halves[lighter].append(unit)
-        loads[lighter] += len(unit[1])
-    both = _in_two_processes(halves[0], halves[1], variables, on_valid, alongside)
-    if both is None:
-        return None
-    mine, plain = both
-    jobs = {address: job for address, job, _ in mine}
-    digests = {address: digest for address, _, digest in mine}
-    for address, job, digest in _from_plain(plain, halves[1], variables):
-        jobs[address] = job
-        digests[address] = digest
-    ordered = {address: jobs[address] for address in sorted(jobs)}
-    names = tuple(name for name, _ in texts)
-    return Desired(jobs=ordered, files=names, config_hash=config_hash(ordered, digests))
-
-
-def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs | None:
-    """Parse and validate (file name, text) units; None at the first problem of any kind."""
-    validation = _Validation(variables)
-    jobs: dict[str, DesiredJob] = {}
-    defined_at: dict[str, SourceLocation] = {}
-    for name, text in units:
-        document, problems = parse_document(text, name)
-        if document is None or problems:
+    """The configuration validated from the values tier's values, or None for the builder's load."""
+    texts: list[tuple[str, str]] = []
+    for path in resolve_paths(paths):
+        try:
+            texts.append((str(path), read_config_file(path).decode("utf-8").removeprefix("\ufeff")))
+        except UnicodeDecodeError:
             return None
-        validation._document(document, jobs, defined_at)
-        if validation.diagnostics or validation.warnings:
-            return None  # the single-process load words them
-    return [(address, job, job_digest(job)) for address, job in jobs.items()]
-
-
-# A DesiredJob as plain values, which marshal moves ten times faster than pickle moves dataclasses
-# (both sides are the same interpreter, so marshal's format is safe here):
-# address, project, location, body, (preventDestroy, ignoreChanges, onRemove, rerunOn),
-# (file, line, column) of its key, and its job_digest. Positions stay behind (_DeferredPositions).
-_PlainJob: TypeAlias = tuple[
-    str, str, str, Any, tuple[bool, tuple[str, ...], str, tuple[str, ...]], tuple[str, int, int] | None, bytes
-]
-
-
-def _to_plain(jobs: _Jobs | None) -> list[_PlainJob] | None:
-    if jobs is None:
+    if sum(len(text) for _, text in texts) < FAST_MIN_BYTES:
         return None
-    out: list[_PlainJob] = []
-    for address, job, digest in jobs:
-        life = job.lifecycle
-        source = (job.source.file, job.source.line, job.source.column) if job.source is not None else None
-        lifecycle = (life.prevent_destroy, life.ignore_changes, life.on_remove.value, life.rerun_on)
-        out.append((address, job.project, job.location, job.body, lifecycle, source, digest))
-    return out
-
-
-def _from_plain(plain: list[_PlainJob], units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs:
-    """Jobs back from plain values; their positions are found again from `units` if ever asked for."""
-    again = _Revalidation(units, variables)
-    out: _Jobs = []
-    for address, project, location, body, life, source, digest in plain:
-        job = DesiredJob(
-            address=address,
-            project=project,
-            location=location,
-            body=body,
-            lifecycle=Lifecycle(
-                prevent_destroy=life[0], ignore_changes=life[1], on_remove=OnRemove(life[2]), rerun_on=life[3]
-            ),
-            source=SourceLocation(*source) if source is not None else None,
-            positions=_DeferredPositions(again, address),
-        )
-        out.append((address, job, digest))
-    return out
+    documents = []
+    for name, text in texts:
+        values = fastyaml.fast_values(text)
+        if values is None:
+            return None
+        documents.append(Document(name, values.data, _NOWHERE, values.templated))
+    try:
+        return _Validation(variables, hardware, again=_Revalidation(paths, variables, hardware)).run(documents)
+    except _Decline:
+        return None
 
 
 class _Revalidation:
-    """The positions of jobs validated in another process: nothing uses them on a plan's way,
-    so they are not sent; the first job asked for validates its units again, here."""
+    """The positions of jobs validated from values: nothing uses them on a plan's way, so the
+    first job asked for loads the files again with the builder."""
 
-    def __init__(self, units: Sequence[tuple[str, str]], variables: Mapping[str, str]):
-        self._units = list(units)
+    def __init__(self, paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None):
+        self._paths = list(paths)
         self._variables = dict(variables)
+        self._hardware = hardware
         self._positions: dict[str, Mapping[str, SourceLocation]] | None = None
 
     def positions(self, address: str) -> Mapping[str, SourceLocation]:
         if self._positions is None:
-            jobs = _validate_units(self._units, self._variables) or []
-            self._positions = {a: job.positions for a, job, _ in jobs}
+            documents, problems = load_each(self._paths)
+            desired = _Validation(self._variables, self._hardware).run(documents, problems)
+            self._positions = {a: job.positions for a, job in desired.jobs.items()}
         return self._positions.get(address, {})
 
 
@@ -531,86 +424,13 @@ class _DeferredPositions(Mapping[str, SourceLocation]):
         return len(self._again.positions(self._address))
 
 
-def _in_two_processes(
-    mine: list[tuple[str, str]],
-    theirs: list[tuple[str, str]],
-    variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None,
-    alongside: Callable[[], None] = lambda: None,
-) -> tuple[_Jobs, list[_PlainJob]] | None:
-    """`mine` validated here and `theirs` in a forked child (as plain values); None if either
-    half has a problem, a job is in both, or the child fails in any way.
-
-    The child first sends a summary (its addresses and locations), then its jobs: with both
-    halves valid and no address in both, `on_valid` is called before the jobs are read.
-    Messages go through a pipe; the child leaves with os._exit, so it never runs the
-    parent's exit handlers or flushes the parent's buffered output. Whenever this side stops
-    before reading everything (Ctrl-C included), the child is killed; it is always reaped.
-    """
-    read_fd, write_fd = os.pipe()
-    with contextlib.suppress(OSError, AttributeError):
-        # A 1 MiB pipe moves the answer (megabytes) in a few writes, not in 64 KiB turns.
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 1
-        try:
-            os.close(read_fd)
-            jobs = _validate_units(theirs, variables)
-            with os.fdopen(write_fd, "wb") as out:
-                if jobs is not None:
-                    head = marshal.dumps(([a for a, _, _ in jobs], [(j.project, j.location) for _, j, _ in jobs]))
-                    out.write(len(head).to_bytes(8, "big") + head)
-                    out.flush()
-                    out.write(marshal.dumps(_to_plain(jobs)))
-            status = 0
-        except BaseException:  # anything at all: the parent falls back
-            pass
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    drained = False
-    result: tuple[_Jobs, list[_PlainJob]] | None = None
-    try:
-        with os.fdopen(read_fd, "rb") as answer:
-            alongside()
-            here = _validate_units(mine, variables)
-            summary = _read_summary(answer)
-            if here is None or summary is None:
-                return None
-            addresses, pairs = summary
-            if not {address for address, _, _ in here}.isdisjoint(addresses):
-                return None  # defined twice: the single-process load says where
-            if on_valid is not None:
-                on_valid({(job.project, job.location) for _, job, _ in here} | {(p[0], p[1]) for p in pairs})
-            payload = answer.read()
-            drained = True
-        try:
-            plain: list[_PlainJob] = marshal.loads(payload)
-            result = here, plain
-        except (EOFError, ValueError, TypeError):
-            result = None  # cut short: the child failed while writing
-    finally:
-        if not drained:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    return result if status == 0 else None
-
-
-def _read_summary(answer: Any) -> tuple[list[str], list[tuple[str, str]]] | None:
-    size = answer.read(8)
-    if len(size) != 8:
-        return None  # the child found a problem (or failed)
-    data = answer.read(int.from_bytes(size, "big"))
-    try:
-        addresses, pairs = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None
-    return addresses, pairs
-
-
 class _Validation:
-    def __init__(self, variables: Mapping[str, str], hardware: HardwareOptions | None = None):
+    def __init__(
+        self, variables: Mapping[str, str], hardware: HardwareOptions | None = None, again: _Revalidation | None = None
+    ):
+        # With `again`, the documents come from the values tier: no positions, so anything to
+        # report declines (_Decline) and the builder's load reports it.
+        self.again = again
         self.variables = variables
         self.schemas = _schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
@@ -622,6 +442,8 @@ class _Validation:
         self.bad_defaults: list[tuple[str | int, ...]] = []
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
+        if self.again is not None:
+            raise _Decline
         if location is not None and location in self.unresolved:
             return  # the value still holds a ${var.X} that could not be replaced: said once
         # A value merged from `defaults` would otherwise be reported once per job.
@@ -687,6 +509,8 @@ class _Validation:
                 continue
             defined_at[address] = key_loc
             if templates.needs_expansion(job, address, mentions):
+                if self.again is not None:
+                    raise _Decline  # templates place the values they make: the builder's load does
                 self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
                 continue
             built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
@@ -782,8 +606,8 @@ class _Validation:
                 on_remove=OnRemove(lifecycle.get("onRemove", "delete")),
                 rerun_on=tuple(lifecycle.get("rerunOn", ())),
             ),
-            source=key_loc,
-            positions=_Positions(doc.file, job_span),
+            source=key_loc if self.again is None else None,
+            positions=_Positions(doc.file, job_span) if self.again is None else _DeferredPositions(self.again, address),
         )
 
     def _only_bad_defaults(self, job: dict[str, Any], job_span: Span, defaults_span: Span | None) -> bool:
@@ -851,6 +675,8 @@ class _Validation:
             target = self.diagnostics if finding.severity is Severity.ERROR else self.warnings
             diagnostic = Diagnostic(where, _format_path((*prefix, *finding.path)), finding.message)
             target.setdefault((where, finding.message), diagnostic)
+            if self.again is not None:
+                raise _Decline  # an error or a warning: either is worded with its position
 
     # --- schema errors → diagnostics ---
 
@@ -1129,8 +955,7 @@ def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, A
         container: Any = data
         for part in path[:-1]:
             container = container[part]
-        span = find_span(doc.span, path)
-        assert span is not None
+        span = find_span(doc.span, path) or _NOWHERE  # (nowhere: the values tier's documents)
         container[path[-1]] = _substitute(validation, doc, container[path[-1]], span, path, is_plain)
     return data
 
