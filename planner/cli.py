@@ -736,7 +736,7 @@ def apply_command(
             if not opts["quiet"] or not plan.has_changes:
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())
             if not plan.has_changes:
-                if fresh is not None and (fresh is not prior or _journal_pending(store)):
+                if fresh is not None and fresh is not prior:
                     with _signals_deferred():
                         store.write(fresh)
                 return EXIT_OK
@@ -748,11 +748,6 @@ def apply_command(
         if wait_outcome and code == EXIT_OK:
             return _wait_after_apply(plan, prior, client, store, backend.workspace, outcome_seconds, color)
         return code
-
-
-def _journal_pending(store: Any) -> bool:
-    check = getattr(store, "journal_pending", None)
-    return bool(check()) if callable(check) else False
 
 
 def _confirm() -> None:

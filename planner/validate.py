@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,192 +74,6 @@ canonical_duration = functools.lru_cache(maxsize=1024)(_canonical_duration)
 
 # --- the schema, compiled once ------------------------------------------------------------------
 
-Check = Callable[[Any], bool]
-_IGNORED = frozenset({"$schema", "$defs", "title", "description", "format", "$comment"})
-
-
-def compile_check(schema: Any, root: Mapping[str, Any]) -> Check:
-    """A fast yes/no Draft 2020-12 check for the keywords planner's schemas use.
-
-    jsonschema needs about a millisecond per job (a fresh validator object per subschema), too
-    slow for 10,000 jobs; this closure tree answers "valid?" in a few microseconds. jsonschema
-    stays the authority: it runs on anything this rejects, to say why, and tests check that both
-    agree. An unknown keyword is an error here, never silently ignored.
-    """
-    if schema is True:
-        return lambda _v: True
-    if schema is False:
-        return lambda _v: False
-    rest = {k: v for k, v in schema.items() if k not in _IGNORED and not k.startswith("x-")}
-    checks: list[Check] = []
-    if rest.get("type") == "object" and "properties" in rest and "patternProperties" not in rest:
-        # The common case, one closure: type, properties, additionalProperties, required.
-        checks.append(_compile_object(rest, root))
-        for key in ("type", "properties", "additionalProperties", "required"):
-            rest.pop(key, None)
-    for key, value in rest.items():
-        checks.append(_compile_keyword(key, value, schema, root))
-    if not checks:
-        return lambda _v: True
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda v: first(v) and second(v)
-
-    def check_all(v: Any) -> bool:
-        for check in checks:  # noqa: SIM110 - a plain loop is faster than all() over a generator
-            if not check(v):
-                return False
-        return True
-
-    return check_all
-
-
-def _compile_object(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    props = {name: compile_check(sub, root) for name, sub in schema["properties"].items()}
-    extra_schema = schema.get("additionalProperties", True)
-    extra = None if extra_schema is False else compile_check(extra_schema, root)
-    required = tuple(schema.get("required", ()))
-
-    def check_object(v: Any) -> bool:
-        if type(v) is not dict:
-            return False
-        for name in required:
-            if name not in v:
-                return False
-        for name, item in v.items():
-            sub = props.get(name)
-            if sub is None:
-                if extra is None or not extra(item):
-                    return False
-            elif not sub(item):
-                return False
-        return True
-
-    return check_object
-
-
-def _is_type(name: str) -> Check:
-    if name == "string":
-        return lambda v: isinstance(v, str)
-    if name == "integer":
-        return lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    if name == "number":
-        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    if name == "boolean":
-        return lambda v: isinstance(v, bool)
-    if name == "object":
-        return lambda v: isinstance(v, dict)
-    if name == "array":
-        return lambda v: isinstance(v, list)
-    if name == "null":
-        return lambda v: v is None
-    raise ValueError(f"unknown type {name!r}")
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return bool(a == b)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _compile_keyword(key: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    if key == "type":
-        types = [_is_type(t) for t in (value if isinstance(value, list) else [value])]
-        return types[0] if len(types) == 1 else (lambda v: any(t(v) for t in types))
-    if key == "properties":
-        props = {name: compile_check(sub, root) for name, sub in value.items()}
-
-        def check_properties(v: Any) -> bool:
-            if not isinstance(v, dict):
-                return True
-            for name, item in v.items():
-                sub = props.get(name)
-                if sub is not None and not sub(item):
-                    return False
-            return True
-
-        return check_properties
-    if key == "additionalProperties":
-        known = frozenset(schema.get("properties", {}))
-        if "patternProperties" in schema:
-            raise ValueError("patternProperties is not supported")
-        if value is False:
-            return lambda v: not isinstance(v, dict) or all(k in known for k in v)
-        extra = compile_check(value, root)
-        return lambda v: not isinstance(v, dict) or all(k in known or extra(x) for k, x in v.items())
-    if key == "required":
-        names = list(value)
-        return lambda v: not isinstance(v, dict) or all(n in v for n in names)
-    if key == "propertyNames":
-        name_check = compile_check(value, root)
-        return lambda v: not isinstance(v, dict) or all(name_check(k) for k in v)
-    if key == "minProperties":
-        return lambda v: not isinstance(v, dict) or len(v) >= value
-    if key == "items":
-        start = len(schema.get("prefixItems", ()))
-        item = compile_check(value, root)
-        return lambda v: not isinstance(v, list) or all(item(x) for x in v[start:])
-    if key == "prefixItems":
-        prefix = [compile_check(sub, root) for sub in value]
-        return lambda v: not isinstance(v, list) or all(c(x) for c, x in zip(prefix, v, strict=False))
-    if key == "minItems":
-        return lambda v: not isinstance(v, list) or len(v) >= value
-    if key == "maxItems":
-        return lambda v: not isinstance(v, list) or len(v) <= value
-    if key == "minLength":
-        return lambda v: not isinstance(v, str) or len(v) >= value
-    if key == "maxLength":
-        return lambda v: not isinstance(v, str) or len(v) <= value
-    if key == "pattern":
-        search = re.compile(value).search
-        return lambda v: not isinstance(v, str) or search(v) is not None
-    if key == "minimum":
-        return lambda v: not _is_number(v) or v >= value
-    if key == "maximum":
-        return lambda v: not _is_number(v) or v <= value
-    if key == "enum":
-        choices = list(value)
-        return lambda v: any(_json_equal(v, c) for c in choices)
-    if key == "const":
-        return lambda v: _json_equal(v, value)
-    if key == "allOf":
-        subs = [compile_check(sub, root) for sub in value]
-        return lambda v: all(c(v) for c in subs)
-    if key == "anyOf":
-        subs = [compile_check(sub, root) for sub in value]
-        return lambda v: any(c(v) for c in subs)
-    if key == "not":
-        sub = compile_check(value, root)
-        return lambda v: not sub(v)
-    if key == "if":
-        cond = compile_check(value, root)
-        then = compile_check(schema.get("then", True), root)
-        other = compile_check(schema.get("else", True), root)
-        return lambda v: then(v) if cond(v) else other(v)
-    if key in ("then", "else"):
-        return lambda _v: True  # handled by "if"
-    if key == "$ref":
-        if not isinstance(value, str) or not value.startswith("#/"):
-            raise ValueError(f"only local $ref is supported, not {value!r}")
-        target: Any = root
-        for part in value[2:].split("/"):
-            target = target[part]
-        resolved: list[Check] = []
-
-        def check_ref(v: Any) -> bool:
-            if not resolved:
-                resolved.append(compile_check(target, root))
-            return resolved[0](v)
-
-        return check_ref
-    raise ValueError(f"schema keyword {key!r} is not supported by the fast check")
-
 
 class _Schemas:
     def __init__(self, schema: dict[str, Any]):
@@ -268,24 +82,18 @@ class _Schemas:
         file_schema = copy.deepcopy(schema)
         file_schema["properties"]["jobs"]["additionalProperties"] = True
         self._file_schema = file_schema
-        self.file_ok = compile_check(file_schema, file_schema)
+        self._file_rs = jsonschema_rs.validator_for(file_schema)
         job_schema = {"$ref": "#/$defs/job", "$defs": defs}
         self._job_schema = job_schema
-        self._job_check = compile_check(job_schema, job_schema)
         self._job_rs = jsonschema_rs.validator_for(job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
         self.field_places = _field_places(self.job_fields)
 
+    def file_ok(self, data: dict[str, Any]) -> bool:
+        return _valid(self._file_rs, data) or self.file.is_valid(data)
+
     def job_ok(self, job: dict[str, Any]) -> bool:
-        """Is this job valid? jsonschema-rs answers "yes" for 10,000 jobs in a few hundredths of a
-        second; a "no" (or a value it cannot read) is re-checked by the closure tree, which
-        has the final word, so the two can only differ in speed."""
-        try:
-            if self._job_rs.is_valid(job):
-                return True
-        except (ValueError, TypeError, OverflowError):
-            pass
-        return self._job_check(job)
+        return _valid(self._job_rs, job) or self.job.is_valid(job)
 
     # jsonschema explains what the fast checks above only detect; importing it costs a tenth
     # of a second, so only a configuration with errors pays for it.
@@ -300,6 +108,16 @@ class _Schemas:
         from jsonschema import Draft202012Validator
 
         return Draft202012Validator(self._job_schema)
+
+
+def _valid(fast: Any, value: Any) -> bool:
+    """Does jsonschema-rs say valid? It answers for 10,000 jobs in a few hundredths of a second;
+    a "no" (or a value it cannot read) is asked of jsonschema again, which has the final word,
+    so the two can only differ in speed."""
+    try:
+        return bool(fast.is_valid(value))
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 @functools.cache

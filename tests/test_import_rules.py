@@ -1,0 +1,116 @@
+"""Which of planner's modules may import which (ARCHITECTURE.md: data flows one way), read from
+the source with ast, lazy imports inside functions included."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "planner"
+
+# Modules that do a command's work (read files, talk to the API, keep state, run the pipeline).
+STAGES = (
+    "planner.cli",
+    "planner.load",
+    "planner.fastyaml",
+    "planner.validate",
+    "planner.templates",
+    "planner.variables",
+    "planner.refresh",
+    "planner.apply",
+    "planner.workflow",
+    "planner.saved_plan",
+    "planner.gcloud",
+    "planner.api",
+    "planner.state.local",
+    "planner.state.gcs",
+    "planner.state.lock",
+    "planner.emulator",
+)
+
+# What the planning engine may not touch: it decides from values it is given.
+IO_MODULES = (
+    "os",
+    "io",
+    "pathlib",
+    "socket",
+    "subprocess",
+    "tempfile",
+    "shutil",
+    "httpx",
+    "urllib",
+    "click",
+    *(stage for stage in STAGES if stage != "planner.refresh"),
+)
+# planner.plan still takes its live records (Live, LiveJob, fingerprint) from planner.refresh,
+# whose Refresher does the listing: the records are values, and the engine never calls the API.
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """Every module `module` imports, anywhere in its source (absolute names)."""
+    path = modules()[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            found.add(prefix)
+            # `from planner import cli` imports the module planner.cli.
+            found.update(f"{prefix}.{alias.name}" for alias in node.names if f"{prefix}.{alias.name}" in modules())
+    return frozenset(found)
+
+
+def within(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in roots)
+
+
+def test_the_rules_see_the_imports() -> None:
+    """The reader itself: a rule over imports it cannot see could never fail."""
+    assert "planner.cli" in imports("planner.__main__")  # a lazy import inside a function
+    assert "click" in imports("planner.cli")
+    assert "planner.load" in imports("planner.fastyaml")
+    assert len(modules()) > 50
+
+
+def test_nothing_imports_the_cli() -> None:
+    importers = sorted(m for m in modules() if m != "planner.__main__" and "planner.cli" in imports(m))
+    assert importers == []
+
+
+def test_only_the_cli_imports_click() -> None:
+    users = sorted(m for m in modules() if any(within(name, ("click",)) for name in imports(m)))
+    assert users == ["planner.cli"]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if within(m, ("planner.render",))))
+def test_views_import_no_stage(module: str) -> None:
+    assert sorted(name for name in imports(module) if within(name, STAGES)) == []
+
+
+def test_the_planning_engine_does_no_io() -> None:
+    assert sorted(name for name in imports("planner.plan") if within(name, IO_MODULES)) == []
+    tree = ast.parse(modules()["planner.plan"].read_text(encoding="utf-8"))
+    calls = {
+        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not calls & {"open", "print", "input"}
