@@ -1,6 +1,6 @@
 """The command line: reads flags and environment, runs a stage, prints, and maps errors to exit codes.
 
-The only module that imports click, reads os.environ or prints. Exit codes (DESIGN §7):
+The only module that imports click or prints; the environment comes from planner.settings. Exit codes (DESIGN §7):
 0 ok / no changes, 1 error, 2 changes present (plan --detailed-exitcode) or drift found,
 3 an unexpected bug (see --debug), 130 interrupted; `apply --wait`: 4 a job failed, 5 timed out.
 """
@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 import click
 
-from planner import __version__, apimodel
+from planner import __version__, apimodel, settings
 from planner.errors import (
     EXIT_BUG,
     EXIT_CHANGES,
@@ -65,7 +65,7 @@ def _now() -> str:
 
 
 def _use_color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return not no_color and not settings.read().no_color and sys.stdout.isatty()
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -104,7 +104,7 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[s
     from planner import secrets
     from planner.variables import gather, resolve
 
-    values = resolve(list(paths), gather(pairs, var_files, os.environ))
+    values = resolve(list(paths), gather(pairs, var_files, settings.read().variables))
     secrets.register(values.sensitive_values())
     for where in values.unused:
         click.echo(f"Warning: {where}: no file uses this variable (declare variables to make this an error)", err=True)
@@ -224,11 +224,12 @@ class Backend:
         workspace = str(opts["workspace"])
         if not _valid_workspace(workspace):
             raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
+        env = settings.read()
         return Backend(
             workspace=workspace,
-            state_spec=opts.get("state_spec") or os.environ.get("PLANNER_STATE") or None,
+            state_spec=opts.get("state_spec") or env.state_spec,
             emulator=bool(opts.get("emulator")),
-            endpoint=opts.get("endpoint") or os.environ.get("PLANNER_API_ENDPOINT") or None,
+            endpoint=opts.get("endpoint") or env.endpoint,
             impersonate_service_account=opts.get("impersonate_service_account"),
             max_requests_per_minute=opts.get("max_requests_per_minute"),
             max_creates_per_minute=opts.get("max_creates_per_minute"),
@@ -275,7 +276,7 @@ class Backend:
     def store(self) -> Any:
         from planner.state import open_store
 
-        storage_host = os.environ.get("STORAGE_EMULATOR_HOST") or None
+        storage_host = settings.read().storage_emulator_host
         credentials = None
         if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
             from planner.api import storage_auth
@@ -573,23 +574,7 @@ def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mappin
 
 
 def _ci_context() -> dict[str, str]:
-    """Commit, PR number, actor and run of the CI job (GitHub Actions, GitLab CI), for the PR view."""
-    env = os.environ
-    context = {"planner": __version__}
-    commit = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
-    if commit:
-        context["commit"] = commit
-    ref = env.get("GITHUB_REF", "")
-    pr = env.get("CI_MERGE_REQUEST_IID") or (ref.split("/")[2] if ref.startswith("refs/pull/") else "")
-    if pr:
-        context["pr"] = pr
-    actor = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN")
-    if actor:
-        context["actor"] = actor
-    run = env.get("GITHUB_RUN_ID") or env.get("CI_PIPELINE_ID")
-    if run:
-        context["run"] = run
-    return context
+    return dict(settings.read().ci)
 
 
 @cli.command("plan")
@@ -786,7 +771,7 @@ def _check_saved_plan(
             f"the state changed since the plan (serial {plan.serial} → {serial}); a saved plan is applied once"
         )
     if not problems:
-        given = gather(opts["variables"], opts["var_files"], os.environ)
+        given = gather(opts["variables"], opts["var_files"], settings.read().variables)
         plan, reasons = reread(plan, doc, prior, given, hardware=_hardware(opts))
         problems.extend(reasons)
     if not problems:
@@ -1627,12 +1612,13 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
     from planner.pricing.catalog import DEFAULT_BASE_URL, VERTEX_AI_SERVICE, refresh
     from planner.pricing.prices import book_to_json
 
-    url = endpoint or os.environ.get("PLANNER_BILLING_ENDPOINT") or DEFAULT_BASE_URL
+    env = settings.read()
+    url = endpoint or env.billing_endpoint or DEFAULT_BASE_URL
     parsed = parse_endpoint(url)
     base = parsed.override or DEFAULT_BASE_URL
     headers = {}
     auth: Any = None
-    api_key = os.environ.get("PLANNER_BILLING_API_KEY")
+    api_key = env.billing_api_key
     if parsed.anonymous:
         pass
     elif api_key:

@@ -114,3 +114,33 @@ def test_the_planning_engine_does_no_io() -> None:
         node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     assert not calls & {"open", "print", "input"}
+
+
+ENVIRONMENT = ("environ", "environb", "getenv", "getenvb")
+
+
+def test_only_settings_reads_the_environment() -> None:
+    """planner.settings is the one reader; google-auth's credential lookup (planner.api) and the
+    emulator's server keep their own conventions."""
+    readers = []
+    for module, path in modules().items():
+        if within(module, ("planner.settings", "planner.api", "planner.emulator")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in ENVIRONMENT
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
+                and any(alias.name in ENVIRONMENT for alias in node.names)
+            ):
+                readers.append(module)
+    assert sorted(set(readers)) == []
+
+
+def test_the_environment_rule_sees_a_reader() -> None:
+    tree = ast.parse(modules()["planner.settings"].read_text(encoding="utf-8"))
+    assert any(isinstance(node, ast.Attribute) and node.attr == "environ" for node in ast.walk(tree))
