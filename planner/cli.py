@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,10 +40,16 @@ from planner.errors import (
     StateError,
     UsageError,
 )
+from planner.operations.backend import (
+    Backend,
+    locked,
+    long_lived,
+    on_interrupt,
+    signals_deferred,
+)
 
 log = logging.getLogger("planner")
 
-DEFAULT_STATE_DIR = Path("state")
 DEFAULT_WAIT_TIMEOUT = "10m"
 DEFAULT_LOCK_TIMEOUT = "0s"
 
@@ -202,105 +208,26 @@ view_options = _compose(
 )
 
 
-@dataclass
-class Backend:
-    """The per-run parts: API client, state store, and the embedded emulator if any."""
-
-    workspace: str
-    state_spec: str | None
-    emulator: bool
-    endpoint: str | None
-    impersonate_service_account: str | None = None
-    max_requests_per_minute: float | None = None
-    max_creates_per_minute: float | None = None
-    lock_timeout: float = 0.0
-    hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
-    ignore_backup: bool = False
-    request_timeout: float = 60.0
-    _cleanups: list[Callable[[], None]] = field(default_factory=list)
-
-    @staticmethod
-    def from_options(opts: Mapping[str, Any]) -> Backend:
-        workspace = str(opts["workspace"])
-        if not _valid_workspace(workspace):
-            raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
-        env = settings.read()
-        return Backend(
-            workspace=workspace,
-            state_spec=opts.get("state_spec") or env.state_spec,
-            emulator=bool(opts.get("emulator")),
-            endpoint=opts.get("endpoint") or env.endpoint,
-            impersonate_service_account=opts.get("impersonate_service_account"),
-            max_requests_per_minute=opts.get("max_requests_per_minute"),
-            max_creates_per_minute=opts.get("max_creates_per_minute"),
-            lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
-            hardware_catalog=opts.get("hardware_catalog"),
-            ignore_backup=bool(opts.get("ignore_backup")),
-            request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
-        )
-
-    def client(self) -> Any:
-        from planner.api import build_client
-
-        endpoint = self.endpoint
-        if self.emulator:
-            endpoint = self._start_emulator()
-        client = build_client(
-            endpoint=endpoint,
-            impersonate_service_account=self.impersonate_service_account,
-            max_requests_per_minute=self.max_requests_per_minute,
-            max_creates_per_minute=self.max_creates_per_minute,
-            timeout=self.request_timeout,
-        )
-        self._cleanups.append(client.close)
-        _LIVE_CLIENTS.append(client)
-        return client
-
-    def _start_emulator(self) -> str:
-        from planner.emulator import Emulator, EmulatorConfig
-
-        DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        emulator = Emulator(
-            EmulatorConfig(
-                data_path=DEFAULT_STATE_DIR / "emulator.json",
-                queue_seconds=2.0,
-                run_seconds=60.0,
-                cancel_seconds=2.0,
-                hardware_catalog=self.hardware_catalog,
-            )
-        )
-        emulator.start()
-        self._cleanups.append(emulator.stop)
-        return str(emulator.url)
-
-    def store(self) -> Any:
-        from planner.state import open_store
-
-        storage_host = settings.read().storage_emulator_host
-        credentials = None
-        if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
-            from planner.api import storage_auth
-
-            credentials = storage_auth(impersonate_service_account=self.impersonate_service_account)
-        store = open_store(
-            self.state_spec,
-            self.workspace,
-            base_dir=DEFAULT_STATE_DIR,
-            storage_host=storage_host,
-            credentials=credentials,
-            ignore_backup=self.ignore_backup,
-        )
-        self._cleanups.append(store.close)
-        return store
-
-    def close(self) -> None:
-        while self._cleanups:
-            with suppress(Exception):
-                self._cleanups.pop()()
-
-
-# Clients of this run, so a Ctrl-C ends their waits (signal handlers are process-wide anyway).
-_LIVE_CLIENTS: list[Any] = []
+def _backend_of(opts: Mapping[str, Any]) -> Backend:
+    """The Backend the flags and settings ask for."""
+    workspace = str(opts["workspace"])
+    if not _valid_workspace(workspace):
+        raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
+    env = settings.read()
+    return Backend(
+        workspace=workspace,
+        state_spec=opts.get("state_spec") or env.state_spec,
+        emulator=bool(opts.get("emulator")),
+        endpoint=opts.get("endpoint") or env.endpoint,
+        impersonate_service_account=opts.get("impersonate_service_account"),
+        max_requests_per_minute=opts.get("max_requests_per_minute"),
+        max_creates_per_minute=opts.get("max_creates_per_minute"),
+        lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
+        hardware_catalog=opts.get("hardware_catalog"),
+        ignore_backup=bool(opts.get("ignore_backup")),
+        request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
+        storage_host=env.storage_emulator_host,
+    )
 
 
 def _positive_duration(text: str, flag: str) -> float:
@@ -310,74 +237,18 @@ def _positive_duration(text: str, flag: str) -> float:
     return seconds
 
 
-def _on_interrupt(_signum: int, _frame: object) -> None:
-    """Ctrl-C outside apply: end every request wait (within a quarter second), then unwind as usual."""
-    for client in _LIVE_CLIENTS:
-        client.cancel()
-    raise KeyboardInterrupt
-
-
 def _valid_workspace(name: str) -> bool:
     return 0 < len(name) <= 63 and name[0].isalpha() and all(c.islower() or c.isdigit() or c == "-" for c in name)
 
 
 @contextmanager
 def _backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
-    backend = Backend.from_options(opts)
+    backend = _backend_of(opts)
     try:
         yield backend
     finally:
         backend.close()
 
-
-@contextmanager
-def _locked(store: Any, operation: str, timeout: float) -> Iterator[str]:
-    """Hold the state lock for the whole command; released on every exit path, Ctrl-C included."""
-    from planner.state import LockInfo
-
-    lock_id = store.lock(LockInfo.new(operation, path=store.description), timeout)
-    try:
-        yield lock_id
-    finally:
-        with _signals_deferred():
-            store.unlock(lock_id)
-
-
-@contextmanager
-def _long_lived() -> Iterator[None]:
-    """Build objects that live until the command ends (the configuration, state, live jobs, plan).
-
-    The collector is paused while they are built and they are then frozen (moved where
-    collections never look): otherwise the first collection after building 10,000 jobs
-    walks every object just made, about 0.4 s, and later ones walk them again.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Let a critical section (unlock, final state write) finish even if Ctrl-C arrives."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda s, _f: received.append(s))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if received:
-            raise KeyboardInterrupt
 
 
 # -- the command group ---------------------------------------------------------------------------
@@ -595,12 +466,12 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"], paths)
-    with _backend(opts) as backend, _long_lived():
+    with _backend(opts) as backend, long_lived():
         store = backend.store()
         desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts))
         _warn(desired)
         client = backend.client()
-        with _locked(store, "plan", backend.lock_timeout):
+        with locked(store, "plan", backend.lock_timeout):
             planned = _plan(backend, client, store, desired, opts["targets"], opts["replace"])
     _RETAINED.append((desired, planned))
     plan = _priced(planned.plan, planned.live, planned.prior, desired.files, opts)
@@ -692,7 +563,7 @@ def apply_command(
     saved = _read_plan_file(paths[0]) if _is_plan_file(paths) else None
     desired = None
     if saved is None:
-        with _long_lived():
+        with long_lived():
             desired = load_desired(
                 list(paths),
                 variables=_variables(opts["variables"], opts["var_files"], paths),
@@ -706,14 +577,14 @@ def apply_command(
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "apply", backend.lock_timeout):
+        with locked(store, "apply", backend.lock_timeout):
             if saved is not None:
                 plan = plan_from_json(saved)
                 if plan.workspace != backend.workspace:
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
                 plan, prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
-                with _long_lived():
+                with long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"], replace=opts["replace"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
                 plan = _priced(plan, live, prior, desired.files if desired is not None else (), opts)
@@ -722,7 +593,7 @@ def apply_command(
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())
             if not plan.has_changes:
                 if fresh is not None and fresh is not prior:
-                    with _signals_deferred():
+                    with signals_deferred():
                         store.write(fresh)
                 return EXIT_OK
             if saved is None and not auto_approve:
@@ -808,7 +679,7 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
 
     state = prior if prior is not None else State.new()
     if prior is None:
-        with _signals_deferred():
+        with signals_deferred():
             state = store.write(state)
     progress = _apply_progress(plan, color)
     applier = Applier(client, store, state, options, on_event=progress.event)
@@ -852,7 +723,7 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     final = result[0].state if result else applier.book.state
     write_error: PlannerError | None = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             store.write(final)
     except PlannerError as err:
         write_error = err  # the report is still printed: it says what happened
@@ -1018,13 +889,13 @@ def drift_command(
     from planner.validate import load_desired
     from planner.workflow import read_live
 
-    with _long_lived():
+    with long_lived():
         variables = _variables(opts["variables"], opts["var_files"], paths)
         desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _long_lived():
+        with long_lived():
             prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
             live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
@@ -1253,7 +1124,7 @@ def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
 
 def _state_backend(opts: Mapping[str, Any]) -> Backend:
     full = {"emulator": False, "endpoint": None, **opts}
-    return Backend.from_options(full)
+    return _backend_of(full)
 
 
 @state_group.command("list")
@@ -1284,7 +1155,7 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
         raise UsageError("name the released jobs to forget (job names or addresses), or pass --all")
     backend = _state_backend(opts)
     store = backend.store()
-    with _locked(store, "state forget-released", backend.lock_timeout):
+    with locked(store, "state forget-released", backend.lock_timeout):
         state = store.read()
         released = state.released if state is not None else {}
         names = sorted(released) if forget_all else []
@@ -1300,7 +1171,7 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
             return EXIT_OK
         for name in names:
             state = state.without_released(name)
-        with _signals_deferred():
+        with signals_deferred():
             store.write(state)
     for name in sorted(set(names)):
         click.echo(f"Forgot released job {name}.")
@@ -1332,7 +1203,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
     """Forget addresses (the jobs themselves are left alone)."""
     backend = _state_backend(opts)
     store = backend.store()
-    with _locked(store, "state rm", backend.lock_timeout):
+    with locked(store, "state rm", backend.lock_timeout):
         state = store.read()
         missing = [a for a in addresses if state is None or a not in state.jobs]
         if missing:
@@ -1340,7 +1211,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
         assert state is not None
         for address in addresses:
             state = state.without_job(address)
-        with _signals_deferred():
+        with signals_deferred():
             store.write(state)
     for address in addresses:
         click.echo(f"Removed {address} from state.")
@@ -1357,7 +1228,7 @@ def state_restore(**opts: Any) -> int:
     store = backend.store()
     if not isinstance(store, LocalStore):
         raise UsageError("state restore works on a local state file; for gs:// copy the backup object back")
-    with _locked(store, "state restore", backend.lock_timeout), _signals_deferred():
+    with locked(store, "state restore", backend.lock_timeout), signals_deferred():
         state = store.restore_backup()
     jobs = len(state.jobs)
     click.echo(f"Restored {store.description} from {store.backup_path} (serial {state.serial}, {jobs} jobs).")
@@ -1400,7 +1271,7 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "import", backend.lock_timeout):
+        with locked(store, "import", backend.lock_timeout):
             state = store.read() or State.new()
             if address in state.jobs:
                 raise UsageError(f"{address} is already in state ({state.jobs[address].name}); `state rm` it first")
@@ -1433,7 +1304,7 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
 
                 generated = from_live(address, job.resource)
                 _emit(generated.text, opts["generate_config"], quiet=True)
-            with _signals_deferred():
+            with signals_deferred():
                 # A released job taken back is managed again, no longer released.
                 store.write(state.with_job(record).without_released(job.name))
     click.echo(f"Imported {job_name} as {address}.")
@@ -1481,7 +1352,7 @@ def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, A
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "import", backend.lock_timeout):
+        with locked(store, "import", backend.lock_timeout):
             from planner.state import State
 
             state = store.read() or State.new()
@@ -1493,7 +1364,7 @@ def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, A
             for item in adopted:
                 state = state.with_job(item.record)
             if adopted:
-                with _signals_deferred():
+                with signals_deferred():
                     store.write(state)
     for item in adopted:
         hint = _variables_hint(item.generated.variables)
@@ -1669,7 +1540,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_interrupt)
+        signal.signal(signal.SIGINT, on_interrupt)
     from planner.secrets import mask_standard_streams
 
     mask_standard_streams()  # no sensitive variable's value is ever printed, whatever prints it

@@ -144,3 +144,12 @@ def test_only_settings_reads_the_environment() -> None:
 def test_the_environment_rule_sees_a_reader() -> None:
     tree = ast.parse(modules()["planner.settings"].read_text(encoding="utf-8"))
     assert any(isinstance(node, ast.Attribute) and node.attr == "environ" for node in ast.walk(tree))
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if within(m, ("planner.operations",))))
+def test_operations_use_no_click_no_view_no_environment(module: str) -> None:
+    forbidden = ("click", "planner.cli", "planner.render", "planner.settings")
+    assert sorted(name for name in imports(module) if within(name, forbidden)) == []
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "print" not in calls
