@@ -730,8 +730,12 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     if failure:
         raise failure[0]
     report = result[0]
-    _print_report(report, color)
-    _print_unrecorded(report, write_error)
+    from planner.render.progress import report_lines, unrecorded_lines
+
+    for line in report_lines(report):
+        click.echo(line)
+    for line in unrecorded_lines(report, write_error is not None):
+        click.echo(line, err=True)
     if write_error is not None:
         raise write_error
     if report.unrecorded:
@@ -811,53 +815,6 @@ def _seconds_text(seconds: float) -> str:
     from planner.render.jobstate import duration_text
 
     return duration_text(seconds)
-
-
-def _step_text(step: Any) -> str:
-    kind = str(step.kind.value)
-    if step.job and kind != "create":
-        return f"{kind} {step.job.rsplit('/', 1)[-1]}"
-    return kind
-
-
-def _print_unrecorded(report: Any, write_error: PlannerError | None) -> None:
-    """After a journal or final-write failure: exactly what exists but may not be in state."""
-    if report.unrecorded:
-        click.echo(
-            f"\nThe state journal could not be written ({report.unrecorded[0].error}); "
-            "apply stopped starting new steps.",
-            err=True,
-        )
-        saved = "could not be saved either" if write_error is not None else "are in the state file written at the end"
-        click.echo(f"Done but not journalled ({len(report.unrecorded)}; they {saved}):", err=True)
-        for item in report.unrecorded:
-            click.echo(f"  - {item.address}: {item.job or '(no job)'}", err=True)
-    if write_error is not None:
-        click.echo(
-            "The final state write failed: steps journalled before it are kept in the journal and folded in "
-            "by the next run; jobs created but not recorded are adopted by their planner labels on the next "
-            "plan (never created twice).",
-            err=True,
-        )
-
-
-def _print_report(report: Any, color: bool) -> None:
-    from planner.apply import Outcome
-
-    done = report.count(Outcome.DONE)
-    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
-    pending = [r for r in report.results if r.outcome is Outcome.PENDING]
-    skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
-    click.echo("")
-    click.echo(
-        f"Apply complete: {done} steps done, {len(failed)} failed, {len(pending)} pending, {len(skipped)} skipped."
-    )
-    for title, rows in (("Failed", failed), ("Pending (the next apply finishes these)", pending), ("Skipped", skipped)):
-        if rows:
-            click.echo(f"{title}:")
-            for r in rows:
-                message = f": {r.message}" if r.message else ""
-                click.echo(f"  - {r.address}: {_step_text(r.step)}{message}")
 
 
 # -- drift ---------------------------------------------------------------------------------------
