@@ -13,7 +13,6 @@ quote it to keep a string. Mapping keys are never interpolated.
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import hashlib
 import json
@@ -39,6 +38,16 @@ from planner.load import (
     resolve_paths,
     resolve_plain_scalar,
 )
+from planner.messages import (
+    SECRET_PATH,
+    SIMPLE_KEY,
+    check_field_path,
+    describe,
+    field_places,
+    format_path,
+    schema_message,
+    unknown_field,
+)
 from planner.variables import as_values, typed_reference
 from planner.variables import missing_message as variables_missing_message
 
@@ -54,18 +63,7 @@ BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
 
 _VAR_TOKEN = re.compile(r"\$\$\{|\$\{var\.([^}]*)\}|\$\{var\.")
 _VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
-_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")  # [*]: every item of a list
 
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "boolean": "a boolean (true or false)",
-    "object": "a mapping",
-    "array": "a list",
-    "number": "a number",
-    "null": "null",
-}
 
 
 # Thousands of jobs repeat the same few durations and ignoreChanges paths.
@@ -87,7 +85,7 @@ class _Schemas:
         self._job_schema = job_schema
         self._job_rs = jsonschema_rs.validator_for(job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
-        self.field_places = _field_places(self.job_fields)
+        self.field_places = field_places(self.job_fields)
 
     def file_ok(self, data: dict[str, Any]) -> bool:
         return _valid(self._file_rs, data) or self.file.is_valid(data)
@@ -378,7 +376,7 @@ class _Validation:
         prefix: tuple[str | int, ...] = ("jobs", address)
         key_loc = doc.location(job_span, key=True)
         if not isinstance(job, dict):
-            self.report(doc.location(job_span), _format_path(prefix), f"expected a mapping, got {_describe(job)}")
+            self.report(doc.location(job_span), format_path(prefix), f"expected a mapping, got {describe(job)}")
             return None
         if defaults_span is not None:
             job, job_span = _merge(defaults, defaults_span, job, job_span)
@@ -402,7 +400,7 @@ class _Validation:
             if name not in job:
                 self.report(
                     key_loc,
-                    _format_path(prefix),
+                    format_path(prefix),
                     f'no {name}: set "{name}" at the top of the file or on the job',
                 )
         self._semantic_checks(doc, job, job_span, prefix)
@@ -448,7 +446,7 @@ class _Validation:
                     where = doc.location(label_span, key=True) if label_span else None
                     self.report(
                         where,
-                        _format_path((*prefix, "labels", key)),
+                        format_path((*prefix, "labels", key)),
                         f'label "{key}" is reserved for planner (managed-by and planner-* identify its jobs)',
                     )
         spec = job.get("jobSpec")
@@ -460,8 +458,8 @@ class _Validation:
                     value_span = find_span(span, ("jobSpec", "scheduling", name))
                     self.report(
                         doc.location(value_span) if value_span else None,
-                        _format_path((*prefix, "jobSpec", "scheduling", name)),
-                        f"duration {_describe(value)} is out of range (at most 315576000000s)",
+                        format_path((*prefix, "jobSpec", "scheduling", name)),
+                        f"duration {describe(value)} is out of range (at most 315576000000s)",
                     )
         lifecycle = job.get("lifecycle")
         ignore = lifecycle.get("ignoreChanges") if isinstance(lifecycle, dict) else None
@@ -478,7 +476,7 @@ class _Validation:
                     item_span = find_span(span, ("lifecycle", "ignoreChanges", i))
                     self.report(
                         doc.location(item_span) if item_span else None,
-                        _format_path((*prefix, "lifecycle", "ignoreChanges", i)),
+                        format_path((*prefix, "lifecycle", "ignoreChanges", i)),
                         problem,
                     )
 
@@ -491,7 +489,7 @@ class _Validation:
                 path = path[:-1] if found is None else path
             where = doc.location(found) if found is not None else doc.location(span, key=True)
             target = self.diagnostics if finding.severity is Severity.ERROR else self.warnings
-            diagnostic = Diagnostic(where, _format_path((*prefix, *finding.path)), finding.message)
+            diagnostic = Diagnostic(where, format_path((*prefix, *finding.path)), finding.message)
             target.setdefault((where, finding.message), diagnostic)
             if self.again is not None:
                 raise _Decline  # an error or a warning: either is worded with its position
@@ -500,7 +498,7 @@ class _Validation:
 
     def _schema_error(self, doc: Document, error: ValidationError, root: Span, prefix: tuple[str | int, ...]) -> None:
         rel = tuple(error.absolute_path)
-        path = _format_path((*prefix, *rel))
+        path = format_path((*prefix, *rel))
         span = find_span(root, rel) or root
         schema = error.schema if isinstance(error.schema, dict) else {}
         kind = error.validator
@@ -515,11 +513,11 @@ class _Validation:
                     continue
                 key_span = children.get(key, span)
                 where = doc.location(key_span, key=True)
-                key_path = _format_path((*prefix, *rel, key))
+                key_path = format_path((*prefix, *rel, key))
                 if key in output_only:
                     self.report(where, key_path, f'"{key}" is output-only (set by Vertex AI); remove it')
                 else:
-                    self.report(where, key_path, _unknown_field(key, known, self.schemas.field_places))
+                    self.report(where, key_path, unknown_field(key, known, self.schemas.field_places))
             return
         if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
             key = str(value)
@@ -528,7 +526,7 @@ class _Validation:
             what = schema.get("x-kind", "key")
             rule = schema.get("description", f"must match {schema.get('pattern')}")
             self.report(
-                doc.location(key_span, key=True), _format_path((*prefix, *rel, key)), f'invalid {what} "{key}": {rule}'
+                doc.location(key_span, key=True), format_path((*prefix, *rel, key)), f'invalid {what} "{key}": {rule}'
             )
             return
         if kind == "required":
@@ -543,164 +541,10 @@ class _Validation:
             message = f"a worker pool needs one of {names}" if kind == "anyOf" else both
             self.report(doc.location(span, key=True), path, message)
             return
-        message = _message(kind, error.validator_value, value, schema)
-        if _SECRET_PATH.search(path) and not isinstance(value, dict | list):
-            message = message.replace(_describe(value), "a value (not shown: values under env are secret)")
+        message = schema_message(kind, error.validator_value, value, schema)
+        if SECRET_PATH.search(path) and not isinstance(value, dict | list):
+            message = message.replace(describe(value), "a value (not shown: values under env are secret)")
         self.report(doc.location(span), path, message)
-
-
-# A diagnostic never echoes a value under `env` (DESIGN §7: env values are masked): they are secrets.
-_SECRET_PATH = re.compile(r"\.env\[\d+\](?:\.value)?$")
-
-
-def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) -> str:
-    fmt = schema.get("x-format")
-    got = _describe(value)
-    if fmt == "int64" and kind in ("type", "pattern", "minimum", "maximum"):
-        if kind in ("minimum", "pattern") and _is_negative(value):
-            return f"expected a non-negative integer, got {got}"
-        return f"expected an integer, got {got}"
-    if fmt == "duration" and kind == "pattern":
-        return f'expected a duration such as "3600s", "90m", "2h" or "1h30m", got {got}'
-    if kind == "type":
-        types = expected if isinstance(expected, list) else [expected]
-        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
-        hint = ""
-        if "string" in types and isinstance(value, (int, float, bool)):
-            hint = " (put it in quotes to make it a string)"
-        return f"expected {words}, got {got}{hint}"
-    if kind == "enum":
-        what = schema.get("x-kind")
-        choices = ", ".join(str(c) for c in expected)
-        if what:
-            return f"{got} is not a {what}; expected one of {choices}"
-        close = difflib.get_close_matches(str(value), [str(c) for c in expected], n=1, cutoff=0.6)
-        if close:
-            return f'{got} is not a valid value; did you mean "{close[0]}"?'
-        return f"expected one of {choices}; got {got}"
-    if kind == "const":
-        return f"expected {json.dumps(expected)}, got {got}"
-    if kind == "pattern":
-        what = schema.get("x-kind")
-        rule = schema.get("description")
-        if what and rule:
-            return f"invalid {what} {got}: {rule}"
-        return f"{got} does not match {expected}"
-    if kind == "maxLength":
-        return f"must be at most {expected} characters long (got {len(value)})"
-    if kind == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters long"
-    if kind == "maxItems":
-        return f"at most {expected} entries allowed (got {len(value)})"
-    if kind == "minItems":
-        return f"needs at least {expected} {'entry' if expected == 1 else 'entries'}"
-    if kind == "minProperties":
-        what = schema.get("x-kind")
-        return f"the {what} must not be empty" if what else "must not be empty"
-    if kind == "minimum":
-        return f"must be at least {expected}, got {got}"
-    if kind == "maximum":
-        return f"must be at most {expected}, got {got}"
-    return f"{got}: failed {kind} {expected!r}"
-
-
-def _is_negative(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return value < 0
-    return isinstance(value, str) and value.strip().startswith("-")
-
-
-def _unknown_field(key: str, known: Mapping[str, Any], elsewhere: Mapping[str, list[str]]) -> str:
-    names = sorted(known)
-    lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    match = lowered.get(key.lower()) or (close[0] if close else None)
-    if match is not None:
-        return f'unknown field "{key}"; did you mean "{match}"?'
-    if key in elsewhere:
-        places = " or ".join(elsewhere[key][:3])
-        return f'unknown field "{key}" here; it belongs at {places}'
-    return f'unknown field "{key}" (expected one of: {", ".join(names)})'
-
-
-def _field_places(properties: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
-    """Every field name of a job -> the paths where it may appear ("jobSpec.workerPoolSpecs[]")."""
-    places: dict[str, list[str]] = {}
-    for name, sub in properties.items():
-        if not isinstance(sub, dict):
-            continue
-        path = f"{prefix}.{name}" if prefix else name
-        places.setdefault(name, []).append(path)
-        node = sub.get("items", sub) if sub.get("type") == "array" else sub
-        suffix = "[]" if node is not sub else ""
-        inner = node.get("properties") if isinstance(node, dict) else None
-        if isinstance(inner, dict):
-            for child, paths in _field_places(inner, path + suffix).items():
-                places.setdefault(child, []).extend(paths)
-    return places
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _format_path(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _SIMPLE_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
-
-
-
-
-def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
-    """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args, ….workerPoolSpecs[*]…)
-    names a settable field."""
-    parts = list(_PATH_PART.finditer(path))
-    if not parts or _rejoin(parts) != path:
-        return f'invalid field path "{path}": write it like jobSpec.workerPoolSpecs[0].containerSpec.args'
-    schema: Mapping[str, Any] = {"type": "object", "properties": fields}
-    for match in parts:
-        name, index = match.group(1), match.group(2)
-        if index is not None:
-            if schema.get("type") != "array":
-                return f'invalid field path "{path}": [{index}] follows a field that is not a list'
-            schema = schema.get("items", {})
-            continue
-        props = schema.get("properties")
-        if isinstance(props, dict):
-            if name not in props or name in ("project", "location", "lifecycle"):
-                known = [n for n in props if n not in ("project", "location", "lifecycle")]
-                hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                suffix = f'; did you mean "{hint[0]}"?' if hint else ""
-                return f'invalid field path "{path}": unknown field "{name}"{suffix}'
-            schema = props[name]
-        elif isinstance(schema.get("additionalProperties"), dict):
-            schema = schema["additionalProperties"]
-        else:
-            return f'invalid field path "{path}": "{name}" has no fields'
-    return None
-
-
-def _rejoin(parts: Sequence[re.Match[str]]) -> str:
-    out = ""
-    for m in parts:
-        if m.group(2) is not None:
-            out += m.group(0)
-        else:
-            out += f".{m.group(1)}" if out else m.group(1)
-    return out
 
 
 # --- variables, defaults, normalisation ---------------------------------------------------------
@@ -740,7 +584,7 @@ def _substitute(
         return value
     result, problem = _interpolate_text(value, validation.variables)
     if problem is not None:
-        validation.report_unresolved(doc.location(span), _format_path(path), problem)
+        validation.report_unresolved(doc.location(span), format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
         declared, typed = typed_reference(validation.variables, value)
@@ -750,7 +594,7 @@ def _substitute(
             typed = resolve_plain_scalar(result) if result else result
         except ValueError:  # an integer beyond Python's digit limit for int()
             problem = f"the variable's value is a number of {len(result)} digits, too large for any field"
-            validation.report_unresolved(doc.location(span), _format_path(path), problem)
+            validation.report_unresolved(doc.location(span), format_path(path), problem)
             return value
         if isinstance(typed, (bool, int)):
             return typed
@@ -934,6 +778,6 @@ class _Positions(Mapping[str, SourceLocation]):
 
 
 def _join(path: str, key: str) -> str:
-    if _SIMPLE_KEY.match(key):
+    if SIMPLE_KEY.match(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
