@@ -621,56 +621,13 @@ def _confirm() -> None:
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
 ) -> tuple[Any, Any, Any]:
-    """Refuse a stale saved plan and say what changed; return the plan (its specs re-derived from
-    the configuration, see planner.saved_plan) and the prior state and live jobs to apply on."""
-    from planner.plan import live_entries
-    from planner.refresh import fingerprint
-    from planner.saved_plan import reread
+    from planner.operations.apply import check_saved_plan
     from planner.variables import gather
-    from planner.workflow import read_live
 
-    prior = store.read()
-    problems: list[str] = []
-    lineage = prior.lineage if prior is not None else None
-    serial = prior.serial if prior is not None else None
-    if plan.lineage != lineage:
-        problems.append(
-            f"the state's lineage is {lineage or 'none'}, the plan was made for {plan.lineage or 'no state'}"
-        )
-    elif plan.serial != serial:
-        problems.append(
-            f"the state changed since the plan (serial {plan.serial} → {serial}); a saved plan is applied once"
-        )
-    if not problems:
-        given = gather(opts["variables"], opts["var_files"], settings.read().variables)
-        plan, reasons = reread(plan, doc, prior, given, hardware=_hardware(opts))
-        problems.extend(reasons)
-    if not problems:
-        pairs = {(c.project, c.location) for c in plan.changes if c.project}
-        live = read_live(client, None, prior, backend.workspace, extra_pairs=pairs)
-        entries = live_entries(plan, prior, live, backend.workspace)
-        if fingerprint(entries) != plan.live_fingerprint:
-            before = {e[1]: e for e in plan.fingerprint_entries}
-            after = {e[1]: e for e in entries}
-            for name in sorted(set(before) | set(after)):
-                b, a = before.get(name), after.get(name)
-                if b == a:
-                    continue
-                address = (a or b or ("?",))[0]
-                if b is None:
-                    problems.append(f"{address}: job {name} appeared")
-                elif a is None:
-                    problems.append(f"{address}: job {name} is gone")
-                else:
-                    problems.append(f"{address}: job {name} is now {a[3]} (was {b[3]})")
-            if not problems:
-                problems.append("the live jobs changed since the plan")
-    if problems:
-        raise StalePlanError(
-            "the saved plan is stale:\n  - " + "\n  - ".join(problems),
-            hint="run `planner plan` again and review the new plan",
-        )
-    return plan, prior, live
+    def given() -> Any:
+        return gather(opts["variables"], opts["var_files"], settings.read().variables)
+
+    return check_saved_plan(client, store, backend.workspace, plan, doc, given, _hardware(opts))
 
 
 def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, color: bool) -> int:
