@@ -1,6 +1,6 @@
 """The command line: reads flags and environment, runs a stage, prints, and maps errors to exit codes.
 
-The only module that imports click, reads os.environ or prints. Exit codes (DESIGN §7):
+The only module that imports click or prints; the environment comes from planner.settings. Exit codes (DESIGN §7):
 0 ok / no changes, 1 error, 2 changes present (plan --detailed-exitcode) or drift found,
 3 an unexpected bug (see --debug), 130 interrupted; `apply --wait`: 4 a job failed, 5 timed out.
 """
@@ -16,15 +16,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from planner import __version__, apimodel
+from planner import __version__, apimodel, settings
 from planner.errors import (
     EXIT_BUG,
     EXIT_CHANGES,
@@ -40,10 +40,16 @@ from planner.errors import (
     StateError,
     UsageError,
 )
+from planner.operations.backend import (
+    Backend,
+    locked,
+    long_lived,
+    on_interrupt,
+    signals_deferred,
+)
 
 log = logging.getLogger("planner")
 
-DEFAULT_STATE_DIR = Path("state")
 DEFAULT_WAIT_TIMEOUT = "10m"
 DEFAULT_LOCK_TIMEOUT = "0s"
 
@@ -65,7 +71,7 @@ def _now() -> str:
 
 
 def _use_color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return not no_color and not settings.read().no_color and sys.stdout.isatty()
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -104,7 +110,7 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[s
     from planner import secrets
     from planner.variables import gather, resolve
 
-    values = resolve(list(paths), gather(pairs, var_files, os.environ))
+    values = resolve(list(paths), gather(pairs, var_files, settings.read().variables))
     secrets.register(values.sensitive_values())
     for where in values.unused:
         click.echo(f"Warning: {where}: no file uses this variable (declare variables to make this an error)", err=True)
@@ -202,104 +208,26 @@ view_options = _compose(
 )
 
 
-@dataclass
-class Backend:
-    """The per-run parts: API client, state store, and the embedded emulator if any."""
-
-    workspace: str
-    state_spec: str | None
-    emulator: bool
-    endpoint: str | None
-    impersonate_service_account: str | None = None
-    max_requests_per_minute: float | None = None
-    max_creates_per_minute: float | None = None
-    lock_timeout: float = 0.0
-    hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
-    ignore_backup: bool = False
-    request_timeout: float = 60.0
-    _cleanups: list[Callable[[], None]] = field(default_factory=list)
-
-    @staticmethod
-    def from_options(opts: Mapping[str, Any]) -> Backend:
-        workspace = str(opts["workspace"])
-        if not _valid_workspace(workspace):
-            raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
-        return Backend(
-            workspace=workspace,
-            state_spec=opts.get("state_spec") or os.environ.get("PLANNER_STATE") or None,
-            emulator=bool(opts.get("emulator")),
-            endpoint=opts.get("endpoint") or os.environ.get("PLANNER_API_ENDPOINT") or None,
-            impersonate_service_account=opts.get("impersonate_service_account"),
-            max_requests_per_minute=opts.get("max_requests_per_minute"),
-            max_creates_per_minute=opts.get("max_creates_per_minute"),
-            lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
-            hardware_catalog=opts.get("hardware_catalog"),
-            ignore_backup=bool(opts.get("ignore_backup")),
-            request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
-        )
-
-    def client(self) -> Any:
-        from planner.api import build_client
-
-        endpoint = self.endpoint
-        if self.emulator:
-            endpoint = self._start_emulator()
-        client = build_client(
-            endpoint=endpoint,
-            impersonate_service_account=self.impersonate_service_account,
-            max_requests_per_minute=self.max_requests_per_minute,
-            max_creates_per_minute=self.max_creates_per_minute,
-            timeout=self.request_timeout,
-        )
-        self._cleanups.append(client.close)
-        _LIVE_CLIENTS.append(client)
-        return client
-
-    def _start_emulator(self) -> str:
-        from planner.emulator import Emulator, EmulatorConfig
-
-        DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        emulator = Emulator(
-            EmulatorConfig(
-                data_path=DEFAULT_STATE_DIR / "emulator.json",
-                queue_seconds=2.0,
-                run_seconds=60.0,
-                cancel_seconds=2.0,
-                hardware_catalog=self.hardware_catalog,
-            )
-        )
-        emulator.start()
-        self._cleanups.append(emulator.stop)
-        return str(emulator.url)
-
-    def store(self) -> Any:
-        from planner.state import open_store
-
-        storage_host = os.environ.get("STORAGE_EMULATOR_HOST") or None
-        credentials = None
-        if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
-            from planner.api import storage_auth
-
-            credentials = storage_auth(impersonate_service_account=self.impersonate_service_account)
-        store = open_store(
-            self.state_spec,
-            self.workspace,
-            base_dir=DEFAULT_STATE_DIR,
-            storage_host=storage_host,
-            credentials=credentials,
-            ignore_backup=self.ignore_backup,
-        )
-        self._cleanups.append(store.close)
-        return store
-
-    def close(self) -> None:
-        while self._cleanups:
-            with suppress(Exception):
-                self._cleanups.pop()()
-
-
-# Clients of this run, so a Ctrl-C ends their waits (signal handlers are process-wide anyway).
-_LIVE_CLIENTS: list[Any] = []
+def _backend_of(opts: Mapping[str, Any]) -> Backend:
+    """The Backend the flags and settings ask for."""
+    workspace = str(opts["workspace"])
+    if not _valid_workspace(workspace):
+        raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
+    env = settings.read()
+    return Backend(
+        workspace=workspace,
+        state_spec=opts.get("state_spec") or env.state_spec,
+        emulator=bool(opts.get("emulator")),
+        endpoint=opts.get("endpoint") or env.endpoint,
+        impersonate_service_account=opts.get("impersonate_service_account"),
+        max_requests_per_minute=opts.get("max_requests_per_minute"),
+        max_creates_per_minute=opts.get("max_creates_per_minute"),
+        lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
+        hardware_catalog=opts.get("hardware_catalog"),
+        ignore_backup=bool(opts.get("ignore_backup")),
+        request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
+        storage_host=env.storage_emulator_host,
+    )
 
 
 def _positive_duration(text: str, flag: str) -> float:
@@ -309,74 +237,18 @@ def _positive_duration(text: str, flag: str) -> float:
     return seconds
 
 
-def _on_interrupt(_signum: int, _frame: object) -> None:
-    """Ctrl-C outside apply: end every request wait (within a quarter second), then unwind as usual."""
-    for client in _LIVE_CLIENTS:
-        client.cancel()
-    raise KeyboardInterrupt
-
-
 def _valid_workspace(name: str) -> bool:
     return 0 < len(name) <= 63 and name[0].isalpha() and all(c.islower() or c.isdigit() or c == "-" for c in name)
 
 
 @contextmanager
 def _backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
-    backend = Backend.from_options(opts)
+    backend = _backend_of(opts)
     try:
         yield backend
     finally:
         backend.close()
 
-
-@contextmanager
-def _locked(store: Any, operation: str, timeout: float) -> Iterator[str]:
-    """Hold the state lock for the whole command; released on every exit path, Ctrl-C included."""
-    from planner.state import LockInfo
-
-    lock_id = store.lock(LockInfo.new(operation, path=store.description), timeout)
-    try:
-        yield lock_id
-    finally:
-        with _signals_deferred():
-            store.unlock(lock_id)
-
-
-@contextmanager
-def _long_lived() -> Iterator[None]:
-    """Build objects that live until the command ends (the configuration, state, live jobs, plan).
-
-    The collector is paused while they are built and they are then frozen (moved where
-    collections never look): otherwise the first collection after building 10,000 jobs
-    walks every object just made, about 0.4 s, and later ones walk them again.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Let a critical section (unlock, final state write) finish even if Ctrl-C arrives."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda s, _f: received.append(s))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if received:
-            raise KeyboardInterrupt
 
 
 # -- the command group ---------------------------------------------------------------------------
@@ -503,8 +375,6 @@ def _plan(
     store: Any,
     desired: Any,
     targets: Sequence[str],
-    refresher: Any = None,
-    read_prior: Callable[[], Any] | None = None,
     replace: Sequence[str] = (),
 ) -> Planned:
     from planner.workflow import read_and_plan
@@ -512,76 +382,13 @@ def _plan(
     planned, prior = read_and_plan(
         client,
         desired,
-        read_prior or store.read,
+        store.read,
         workspace=backend.workspace,
         targets=targets,
         created_at=_now(),
-        refresher=refresher,
         replace=replace,
     )
     return Planned(planned.plan, prior, planned.live)
-
-
-class _PlanPrep:
-    """What a plan needs besides its configuration, made while the configuration loads.
-
-    load_desired runs this in its own process while the other process parses YAML (see
-    `alongside`): the API client (importing httpx and google-auth), the refresher that
-    `on_valid` starts once the configuration is known to be valid, and a local state read
-    ahead of its lock (`read_prior`, under the lock, returns it if neither the state file
-    nor its journal changed since, else reads again; GCS state is read under the lock only).
-    Problems making the client or reading the state are raised later, after the
-    configuration's own problems: by `ready` and by the second read.
-    """
-
-    # Making the API client costs about as much as loading 200 KB of YAML; reading a state
-    # file, about a twentieth of loading as many bytes of YAML.
-    CLIENT_COST = 200_000
-    STATE_BYTES_PER_YAML_BYTE = 20
-
-    def __init__(self, backend: Backend, store: Any, stack: ExitStack):
-        from planner.state import LocalStore
-
-        self._backend = backend
-        self._store = store
-        self._stack = stack
-        self._local = isinstance(store, LocalStore)
-        self.cost = self.CLIENT_COST
-        if self._local:
-            with suppress(OSError):
-                self.cost += store.path.stat().st_size // self.STATE_BYTES_PER_YAML_BYTE
-        self._client: Any = None
-        self._refresher: Any = None
-        self._snapshot: Any = None
-        self._error: PlannerError | None = None
-
-    def __call__(self) -> None:
-        from planner.refresh import Refresher
-
-        try:
-            self._client = self._backend.client()
-        except PlannerError as err:
-            self._error = err
-        else:
-            refresher = Refresher(self._client, self._backend.workspace, summary=True)
-            self._refresher = self._stack.enter_context(refresher)
-        if self._local:
-            with suppress(PlannerError):
-                self._snapshot = self._store.read_ahead()
-
-    def on_valid(self, pairs: set[tuple[str, str]]) -> None:
-        # The listing starts as soon as the configuration is known to be valid (never before),
-        # while the last of it is still being put together.
-        if self._refresher is not None:
-            self._refresher.start(pairs)
-
-    def ready(self) -> tuple[Any, Any]:
-        if self._error is not None:
-            raise self._error
-        return self._client, self._refresher
-
-    def read_prior(self) -> Any:
-        return self._store.read(self._snapshot) if self._snapshot is not None else self._store.read()
 
 
 target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
@@ -638,23 +445,7 @@ def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mappin
 
 
 def _ci_context() -> dict[str, str]:
-    """Commit, PR number, actor and run of the CI job (GitHub Actions, GitLab CI), for the PR view."""
-    env = os.environ
-    context = {"planner": __version__}
-    commit = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
-    if commit:
-        context["commit"] = commit
-    ref = env.get("GITHUB_REF", "")
-    pr = env.get("CI_MERGE_REQUEST_IID") or (ref.split("/")[2] if ref.startswith("refs/pull/") else "")
-    if pr:
-        context["pr"] = pr
-    actor = env.get("GITHUB_ACTOR") or env.get("GITLAB_USER_LOGIN")
-    if actor:
-        context["actor"] = actor
-    run = env.get("GITHUB_RUN_ID") or env.get("CI_PIPELINE_ID")
-    if run:
-        context["run"] = run
-    return context
+    return dict(settings.read().ci)
 
 
 @cli.command("plan")
@@ -675,23 +466,13 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"], paths)
-    with _backend(opts) as backend, ExitStack() as stack, _long_lived():
+    with _backend(opts) as backend, long_lived():
         store = backend.store()
-        prep = _PlanPrep(backend, store, stack)
-        desired = load_desired(
-            list(paths),
-            variables=variables,
-            on_valid=prep.on_valid,
-            alongside=prep,
-            alongside_cost=prep.cost,
-            hardware=_hardware(opts),
-        )
+        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts))
         _warn(desired)
-        client, refresher = prep.ready()
-        with _locked(store, "plan", backend.lock_timeout):
-            planned = _plan(
-                backend, client, store, desired, opts["targets"], refresher, prep.read_prior, opts["replace"]
-            )
+        client = backend.client()
+        with locked(store, "plan", backend.lock_timeout):
+            planned = _plan(backend, client, store, desired, opts["targets"], opts["replace"])
     _RETAINED.append((desired, planned))
     plan = _priced(planned.plan, planned.live, planned.prior, desired.files, opts)
     if out:
@@ -782,7 +563,7 @@ def apply_command(
     saved = _read_plan_file(paths[0]) if _is_plan_file(paths) else None
     desired = None
     if saved is None:
-        with _long_lived():
+        with long_lived():
             desired = load_desired(
                 list(paths),
                 variables=_variables(opts["variables"], opts["var_files"], paths),
@@ -796,14 +577,14 @@ def apply_command(
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "apply", backend.lock_timeout):
+        with locked(store, "apply", backend.lock_timeout):
             if saved is not None:
                 plan = plan_from_json(saved)
                 if plan.workspace != backend.workspace:
                     raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {backend.workspace!r}")
                 plan, prior, live = _check_saved_plan(backend, client, store, plan, saved, opts)
             else:
-                with _long_lived():
+                with long_lived():
                     planned = _plan(backend, client, store, desired, opts["targets"], replace=opts["replace"])
                 plan, prior, live = planned.plan, planned.prior, planned.live
                 plan = _priced(plan, live, prior, desired.files if desired is not None else (), opts)
@@ -811,8 +592,8 @@ def apply_command(
             if not opts["quiet"] or not plan.has_changes:
                 click.echo(render_plan(plan, "text", color=color, show_sensitive=opts["show_sensitive"]).rstrip())
             if not plan.has_changes:
-                if fresh is not None and (fresh is not prior or _journal_pending(store)):
-                    with _signals_deferred():
+                if fresh is not None and fresh is not prior:
+                    with signals_deferred():
                         store.write(fresh)
                 return EXIT_OK
             if saved is None and not auto_approve:
@@ -823,11 +604,6 @@ def apply_command(
         if wait_outcome and code == EXIT_OK:
             return _wait_after_apply(plan, prior, client, store, backend.workspace, outcome_seconds, color)
         return code
-
-
-def _journal_pending(store: Any) -> bool:
-    check = getattr(store, "journal_pending", None)
-    return bool(check()) if callable(check) else False
 
 
 def _confirm() -> None:
@@ -845,56 +621,13 @@ def _confirm() -> None:
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
 ) -> tuple[Any, Any, Any]:
-    """Refuse a stale saved plan and say what changed; return the plan (its specs re-derived from
-    the configuration, see planner.saved_plan) and the prior state and live jobs to apply on."""
-    from planner.plan import live_entries
-    from planner.refresh import fingerprint
-    from planner.saved_plan import reread
+    from planner.operations.apply import check_saved_plan
     from planner.variables import gather
-    from planner.workflow import read_live
 
-    prior = store.read()
-    problems: list[str] = []
-    lineage = prior.lineage if prior is not None else None
-    serial = prior.serial if prior is not None else None
-    if plan.lineage != lineage:
-        problems.append(
-            f"the state's lineage is {lineage or 'none'}, the plan was made for {plan.lineage or 'no state'}"
-        )
-    elif plan.serial != serial:
-        problems.append(
-            f"the state changed since the plan (serial {plan.serial} → {serial}); a saved plan is applied once"
-        )
-    if not problems:
-        given = gather(opts["variables"], opts["var_files"], os.environ)
-        plan, reasons = reread(plan, doc, prior, given, hardware=_hardware(opts))
-        problems.extend(reasons)
-    if not problems:
-        pairs = {(c.project, c.location) for c in plan.changes if c.project}
-        live = read_live(client, None, prior, backend.workspace, extra_pairs=pairs)
-        entries = live_entries(plan, prior, live, backend.workspace)
-        if fingerprint(entries) != plan.live_fingerprint:
-            before = {e[1]: e for e in plan.fingerprint_entries}
-            after = {e[1]: e for e in entries}
-            for name in sorted(set(before) | set(after)):
-                b, a = before.get(name), after.get(name)
-                if b == a:
-                    continue
-                address = (a or b or ("?",))[0]
-                if b is None:
-                    problems.append(f"{address}: job {name} appeared")
-                elif a is None:
-                    problems.append(f"{address}: job {name} is gone")
-                else:
-                    problems.append(f"{address}: job {name} is now {a[3]} (was {b[3]})")
-            if not problems:
-                problems.append("the live jobs changed since the plan")
-    if problems:
-        raise StalePlanError(
-            "the saved plan is stale:\n  - " + "\n  - ".join(problems),
-            hint="run `planner plan` again and review the new plan",
-        )
-    return plan, prior, live
+    def given() -> Any:
+        return gather(opts["variables"], opts["var_files"], settings.read().variables)
+
+    return check_saved_plan(client, store, backend.workspace, plan, doc, given, _hardware(opts))
 
 
 def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, color: bool) -> int:
@@ -903,7 +636,7 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
 
     state = prior if prior is not None else State.new()
     if prior is None:
-        with _signals_deferred():
+        with signals_deferred():
             state = store.write(state)
     progress = _apply_progress(plan, color)
     applier = Applier(client, store, state, options, on_event=progress.event)
@@ -947,15 +680,19 @@ def _run_apply(plan: Any, prior: Any, client: Any, store: Any, options: Any, col
     final = result[0].state if result else applier.book.state
     write_error: PlannerError | None = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             store.write(final)
     except PlannerError as err:
         write_error = err  # the report is still printed: it says what happened
     if failure:
         raise failure[0]
     report = result[0]
-    _print_report(report, color)
-    _print_unrecorded(report, write_error)
+    from planner.render.progress import report_lines, unrecorded_lines
+
+    for line in report_lines(report):
+        click.echo(line)
+    for line in unrecorded_lines(report, write_error is not None):
+        click.echo(line, err=True)
     if write_error is not None:
         raise write_error
     if report.unrecorded:
@@ -1037,53 +774,6 @@ def _seconds_text(seconds: float) -> str:
     return duration_text(seconds)
 
 
-def _step_text(step: Any) -> str:
-    kind = str(step.kind.value)
-    if step.job and kind != "create":
-        return f"{kind} {step.job.rsplit('/', 1)[-1]}"
-    return kind
-
-
-def _print_unrecorded(report: Any, write_error: PlannerError | None) -> None:
-    """After a journal or final-write failure: exactly what exists but may not be in state."""
-    if report.unrecorded:
-        click.echo(
-            f"\nThe state journal could not be written ({report.unrecorded[0].error}); "
-            "apply stopped starting new steps.",
-            err=True,
-        )
-        saved = "could not be saved either" if write_error is not None else "are in the state file written at the end"
-        click.echo(f"Done but not journalled ({len(report.unrecorded)}; they {saved}):", err=True)
-        for item in report.unrecorded:
-            click.echo(f"  - {item.address}: {item.job or '(no job)'}", err=True)
-    if write_error is not None:
-        click.echo(
-            "The final state write failed: steps journalled before it are kept in the journal and folded in "
-            "by the next run; jobs created but not recorded are adopted by their planner labels on the next "
-            "plan (never created twice).",
-            err=True,
-        )
-
-
-def _print_report(report: Any, color: bool) -> None:
-    from planner.apply import Outcome
-
-    done = report.count(Outcome.DONE)
-    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
-    pending = [r for r in report.results if r.outcome is Outcome.PENDING]
-    skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
-    click.echo("")
-    click.echo(
-        f"Apply complete: {done} steps done, {len(failed)} failed, {len(pending)} pending, {len(skipped)} skipped."
-    )
-    for title, rows in (("Failed", failed), ("Pending (the next apply finishes these)", pending), ("Skipped", skipped)):
-        if rows:
-            click.echo(f"{title}:")
-            for r in rows:
-                message = f": {r.message}" if r.message else ""
-                click.echo(f"  - {r.address}: {_step_text(r.step)}{message}")
-
-
 # -- drift ---------------------------------------------------------------------------------------
 
 
@@ -1113,13 +803,13 @@ def drift_command(
     from planner.validate import load_desired
     from planner.workflow import read_live
 
-    with _long_lived():
+    with long_lived():
         variables = _variables(opts["variables"], opts["var_files"], paths)
         desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _long_lived():
+        with long_lived():
             prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
             live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
         report = detect_drift(
@@ -1358,7 +1048,7 @@ def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
 
 def _state_backend(opts: Mapping[str, Any]) -> Backend:
     full = {"emulator": False, "endpoint": None, **opts}
-    return Backend.from_options(full)
+    return _backend_of(full)
 
 
 @state_group.command("list")
@@ -1389,7 +1079,7 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
         raise UsageError("name the released jobs to forget (job names or addresses), or pass --all")
     backend = _state_backend(opts)
     store = backend.store()
-    with _locked(store, "state forget-released", backend.lock_timeout):
+    with locked(store, "state forget-released", backend.lock_timeout):
         state = store.read()
         released = state.released if state is not None else {}
         names = sorted(released) if forget_all else []
@@ -1405,7 +1095,7 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
             return EXIT_OK
         for name in names:
             state = state.without_released(name)
-        with _signals_deferred():
+        with signals_deferred():
             store.write(state)
     for name in sorted(set(names)):
         click.echo(f"Forgot released job {name}.")
@@ -1437,7 +1127,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
     """Forget addresses (the jobs themselves are left alone)."""
     backend = _state_backend(opts)
     store = backend.store()
-    with _locked(store, "state rm", backend.lock_timeout):
+    with locked(store, "state rm", backend.lock_timeout):
         state = store.read()
         missing = [a for a in addresses if state is None or a not in state.jobs]
         if missing:
@@ -1445,7 +1135,7 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
         assert state is not None
         for address in addresses:
             state = state.without_job(address)
-        with _signals_deferred():
+        with signals_deferred():
             store.write(state)
     for address in addresses:
         click.echo(f"Removed {address} from state.")
@@ -1462,7 +1152,7 @@ def state_restore(**opts: Any) -> int:
     store = backend.store()
     if not isinstance(store, LocalStore):
         raise UsageError("state restore works on a local state file; for gs:// copy the backup object back")
-    with _locked(store, "state restore", backend.lock_timeout), _signals_deferred():
+    with locked(store, "state restore", backend.lock_timeout), signals_deferred():
         state = store.restore_backup()
     jobs = len(state.jobs)
     click.echo(f"Restored {store.description} from {store.backup_path} (serial {state.serial}, {jobs} jobs).")
@@ -1505,7 +1195,7 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "import", backend.lock_timeout):
+        with locked(store, "import", backend.lock_timeout):
             state = store.read() or State.new()
             if address in state.jobs:
                 raise UsageError(f"{address} is already in state ({state.jobs[address].name}); `state rm` it first")
@@ -1538,7 +1228,7 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
 
                 generated = from_live(address, job.resource)
                 _emit(generated.text, opts["generate_config"], quiet=True)
-            with _signals_deferred():
+            with signals_deferred():
                 # A released job taken back is managed again, no longer released.
                 store.write(state.with_job(record).without_released(job.name))
     click.echo(f"Imported {job_name} as {address}.")
@@ -1586,7 +1276,7 @@ def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, A
     with _backend(opts) as backend:
         client = backend.client()
         store = backend.store()
-        with _locked(store, "import", backend.lock_timeout):
+        with locked(store, "import", backend.lock_timeout):
             from planner.state import State
 
             state = store.read() or State.new()
@@ -1598,7 +1288,7 @@ def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, A
             for item in adopted:
                 state = state.with_job(item.record)
             if adopted:
-                with _signals_deferred():
+                with signals_deferred():
                     store.write(state)
     for item in adopted:
         hint = _variables_hint(item.generated.variables)
@@ -1717,12 +1407,13 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
     from planner.pricing.catalog import DEFAULT_BASE_URL, VERTEX_AI_SERVICE, refresh
     from planner.pricing.prices import book_to_json
 
-    url = endpoint or os.environ.get("PLANNER_BILLING_ENDPOINT") or DEFAULT_BASE_URL
+    env = settings.read()
+    url = endpoint or env.billing_endpoint or DEFAULT_BASE_URL
     parsed = parse_endpoint(url)
     base = parsed.override or DEFAULT_BASE_URL
     headers = {}
     auth: Any = None
-    api_key = os.environ.get("PLANNER_BILLING_API_KEY")
+    api_key = env.billing_api_key
     if parsed.anonymous:
         pass
     elif api_key:
@@ -1773,7 +1464,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_interrupt)
+        signal.signal(signal.SIGINT, on_interrupt)
     from planner.secrets import mask_standard_streams
 
     mask_standard_streams()  # no sensitive variable's value is ever printed, whatever prints it

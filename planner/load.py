@@ -23,8 +23,6 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import errno
-import gc
-import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -307,15 +305,10 @@ class _Builder:
 
     def build(self, text: str) -> tuple[Any, Span] | None:
         parser = _Parser(text)
-        # The cyclic GC finds nothing to free here but rescans the growing tree again and
-        # again: pausing it makes building a 10,000-job file about 40% faster.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
+        # (The collector's policy for large trees is the CLI's: cli.main and cli._long_lived.)
         try:
             return self._run(parser)
         finally:
-            if gc_was_enabled:
-                gc.enable()
             dispose = getattr(parser, "dispose", None)
             if dispose is not None:
                 dispose()
@@ -512,66 +505,3 @@ def find_span(span: Span, path: Sequence[str | int]) -> Span | None:
             return None
         span = found
     return span
-
-
-# --- splitting a large file for parallel loading --------------------------------------------------
-
-_JOBS_LINE = re.compile(r"^jobs:[ ]*(?:#[^\n]*)?$", re.MULTILINE)
-_TOP_LEVEL_LINE = re.compile(r"\n[^ #\n]")  # (no ^ with MULTILINE: that is ten times slower)
-_FIRST_ENTRY = re.compile(r"^( *)([^ #\n])", re.MULTILINE)
-
-
-def split_jobs_text(text: str, parts: int, *, first_share: float | None = None) -> list[str] | None:
-    """`text` as `parts` texts that each hold a share of the jobs, or None where that isn't safe.
-
-    Every part has the lines before `jobs:` (project, defaults, …) and the `jobs:` line; the
-    later parts then have blank lines in place of the earlier parts' jobs, so each value
-    keeps its line and column. Loading the parts gives the whole file's values and spans,
-    split between the parts.
-
-    Only a plain layout is split: `jobs:` as the last top-level key, a block mapping whose
-    keys start at one indentation; no tabs, no carriage returns, no document markers after
-    `jobs:`. A cut can only fall before a line at the jobs' indentation; one that lands in a
-    multi-line value (an open flow collection or quoted string) leaves a part that does not
-    parse, and the caller then loads the file whole.
-
-    The parts share the jobs' characters evenly, or the first takes `first_share` of them
-    and the others share the rest.
-    """
-    if parts < 2 or "\t" in text or "\r" in text:
-        return None
-    found = list(_JOBS_LINE.finditer(text))
-    if len(found) != 1:
-        return None
-    body_start = found[0].end() + 1  # the first character after the `jobs:` line
-    if body_start >= len(text) or _TOP_LEVEL_LINE.search(text, body_start - 1):
-        return None  # nothing after `jobs:`, or another top-level line (key, marker) after it
-    first = _FIRST_ENTRY.search(text, body_start)
-    if first is None or first.group(2) in "-?[{":
-        return None  # not a block mapping of plain keys
-    indent = first.group(1)
-    if not indent:
-        return None
-    if re.compile(f"\\n{indent}[-?\\[{{]").search(text, body_start - 1):
-        return None
-    entry = re.compile(f"\\n{indent}[^ #\\n]")
-    header_lines = text.count("\n", 0, body_start)
-    header = text[:body_start]
-    cuts: list[int] = []
-    span = len(text) - first.start()
-    shares = [i / parts for i in range(1, parts)]
-    if first_share is not None:
-        # The first part's share of the jobs' characters; the rest is shared out evenly.
-        shares = [first_share + (1 - first_share) * (i - 1) / (parts - 1) for i in range(1, parts)]
-    for share in shares:
-        line_start = text.rfind("\n", 0, first.start() + int(span * share)) + 1
-        cut = entry.search(text, max(line_start - 1, first.start()))
-        if cut is None or (cuts and cut.start() + 1 <= cuts[-1]):
-            return None
-        cuts.append(cut.start() + 1)  # after the newline
-    out = [text[: cuts[0]]]
-    bounds = [*cuts, len(text)]
-    for begin, end in itertools.pairwise(bounds):
-        padding = "\n" * (text.count("\n", 0, begin) - header_lines)
-        out.append(header + padding + text[begin:end])
-    return out

@@ -216,11 +216,6 @@ def make_plan(
         record = records.get(address)
         labelled = by_address.get(address, [])
         replace_requested = address in options.replace
-        if job is not None and hash_hex is not None and record is not None and not replace_requested:
-            row = _unchanged(address, job, hash_hex, record, labelled)
-            if row is not None:
-                changes.append(row)
-                continue
         planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
         rows = planner_.plan()
         changes.extend(rows)
@@ -248,51 +243,6 @@ def make_plan(
         warnings=tuple(warnings),
         fingerprint_entries=tuple(sorted(entries)),
     )
-
-
-def _unchanged(
-    address: str, job: DesiredJob, hash_hex: str, record: JobRecord, labelled: list[LiveJob]
-) -> ResourceChange | None:
-    """The no-op row of the common case, or None to go through _AddressPlanner.
-
-    The common case: the recorded job is the address's only labelled job, it runs where the
-    configuration says, its planner-spec label is the desired hash, the lifecycle is the one
-    state recorded, nothing is ignored, and it is running or succeeded. That is
-    the "unchanged" row of the DESIGN §5 table, which _AddressPlanner would give too (a
-    test compares the two on every case); for 10,000 unchanged jobs this is three times faster.
-    """
-    if not _FAST_UNCHANGED or record.old_names or len(labelled) != 1:
-        return None
-    current = labelled[0]
-    lifecycle = job.lifecycle
-    if (
-        current.name != record.name
-        or current.project != job.project
-        or current.location != job.location
-        or lifecycle_changes(record, lifecycle)
-        or lifecycle.ignore_changes
-        or current.state in lifecycle.rerun_on
-        or (current.terminal and current.state != "JOB_STATE_SUCCEEDED")
-        or not current.managed
-        or current.spec_label != hash_hex[:16]
-    ):
-        return None
-    return ResourceChange(
-        address=address,
-        action=Action.NOOP,
-        reason=Reason.UNCHANGED,
-        project=job.project,
-        location=job.location,
-        display_name=str(job.body.get("displayName") or ""),
-        job_name=current.name,
-        job_state=current.state,
-        lifecycle=lifecycle,
-        after_hash=hash_hex,
-    )
-
-
-# Tests turn this off to check that _unchanged agrees with _AddressPlanner.
-_FAST_UNCHANGED = True
 
 
 def claimable(live: Live, prior: State | None, workspace: str) -> dict[str, list[LiveJob]]:

@@ -12,40 +12,41 @@ quote it to keep a string. Mapping keys are never interpolated.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import difflib
-import fcntl
 import functools
-import gc
 import hashlib
 import json
-import marshal
-import os
 import re
-import signal
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
-from planner import jsoncodec, templates
+from planner import fastyaml, jsoncodec, templates
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
+from planner.errors import ConfigError, Diagnostic, SourceLocation
 from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
 from planner.load import (
     Document,
     Span,
     find_span,
     load_each,
-    parse_document,
+    read_config_file,
     resolve_paths,
     resolve_plain_scalar,
-    split_jobs_text,
+)
+from planner.messages import (
+    SECRET_PATH,
+    SIMPLE_KEY,
+    check_field_path,
+    describe,
+    field_places,
+    format_path,
+    schema_message,
+    unknown_field,
 )
 from planner.variables import as_values, typed_reference
 from planner.variables import missing_message as variables_missing_message
@@ -62,18 +63,7 @@ BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
 
 _VAR_TOKEN = re.compile(r"\$\$\{|\$\{var\.([^}]*)\}|\$\{var\.")
 _VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
-_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")  # [*]: every item of a list
 
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "boolean": "a boolean (true or false)",
-    "object": "a mapping",
-    "array": "a list",
-    "number": "a number",
-    "null": "null",
-}
 
 
 # Thousands of jobs repeat the same few durations and ignoreChanges paths.
@@ -81,192 +71,6 @@ canonical_duration = functools.lru_cache(maxsize=1024)(_canonical_duration)
 
 
 # --- the schema, compiled once ------------------------------------------------------------------
-
-Check = Callable[[Any], bool]
-_IGNORED = frozenset({"$schema", "$defs", "title", "description", "format", "$comment"})
-
-
-def compile_check(schema: Any, root: Mapping[str, Any]) -> Check:
-    """A fast yes/no Draft 2020-12 check for the keywords planner's schemas use.
-
-    jsonschema needs about a millisecond per job (a fresh validator object per subschema), too
-    slow for 10,000 jobs; this closure tree answers "valid?" in a few microseconds. jsonschema
-    stays the authority: it runs on anything this rejects, to say why, and tests check that both
-    agree. An unknown keyword is an error here, never silently ignored.
-    """
-    if schema is True:
-        return lambda _v: True
-    if schema is False:
-        return lambda _v: False
-    rest = {k: v for k, v in schema.items() if k not in _IGNORED and not k.startswith("x-")}
-    checks: list[Check] = []
-    if rest.get("type") == "object" and "properties" in rest and "patternProperties" not in rest:
-        # The common case, one closure: type, properties, additionalProperties, required.
-        checks.append(_compile_object(rest, root))
-        for key in ("type", "properties", "additionalProperties", "required"):
-            rest.pop(key, None)
-    for key, value in rest.items():
-        checks.append(_compile_keyword(key, value, schema, root))
-    if not checks:
-        return lambda _v: True
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda v: first(v) and second(v)
-
-    def check_all(v: Any) -> bool:
-        for check in checks:  # noqa: SIM110 - a plain loop is faster than all() over a generator
-            if not check(v):
-                return False
-        return True
-
-    return check_all
-
-
-def _compile_object(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    props = {name: compile_check(sub, root) for name, sub in schema["properties"].items()}
-    extra_schema = schema.get("additionalProperties", True)
-    extra = None if extra_schema is False else compile_check(extra_schema, root)
-    required = tuple(schema.get("required", ()))
-
-    def check_object(v: Any) -> bool:
-        if type(v) is not dict:
-            return False
-        for name in required:
-            if name not in v:
-                return False
-        for name, item in v.items():
-            sub = props.get(name)
-            if sub is None:
-                if extra is None or not extra(item):
-                    return False
-            elif not sub(item):
-                return False
-        return True
-
-    return check_object
-
-
-def _is_type(name: str) -> Check:
-    if name == "string":
-        return lambda v: isinstance(v, str)
-    if name == "integer":
-        return lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    if name == "number":
-        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    if name == "boolean":
-        return lambda v: isinstance(v, bool)
-    if name == "object":
-        return lambda v: isinstance(v, dict)
-    if name == "array":
-        return lambda v: isinstance(v, list)
-    if name == "null":
-        return lambda v: v is None
-    raise ValueError(f"unknown type {name!r}")
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return bool(a == b)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _compile_keyword(key: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    if key == "type":
-        types = [_is_type(t) for t in (value if isinstance(value, list) else [value])]
-        return types[0] if len(types) == 1 else (lambda v: any(t(v) for t in types))
-    if key == "properties":
-        props = {name: compile_check(sub, root) for name, sub in value.items()}
-
-        def check_properties(v: Any) -> bool:
-            if not isinstance(v, dict):
-                return True
-            for name, item in v.items():
-                sub = props.get(name)
-                if sub is not None and not sub(item):
-                    return False
-            return True
-
-        return check_properties
-    if key == "additionalProperties":
-        known = frozenset(schema.get("properties", {}))
-        if "patternProperties" in schema:
-            raise ValueError("patternProperties is not supported")
-        if value is False:
-            return lambda v: not isinstance(v, dict) or all(k in known for k in v)
-        extra = compile_check(value, root)
-        return lambda v: not isinstance(v, dict) or all(k in known or extra(x) for k, x in v.items())
-    if key == "required":
-        names = list(value)
-        return lambda v: not isinstance(v, dict) or all(n in v for n in names)
-    if key == "propertyNames":
-        name_check = compile_check(value, root)
-        return lambda v: not isinstance(v, dict) or all(name_check(k) for k in v)
-    if key == "minProperties":
-        return lambda v: not isinstance(v, dict) or len(v) >= value
-    if key == "items":
-        start = len(schema.get("prefixItems", ()))
-        item = compile_check(value, root)
-        return lambda v: not isinstance(v, list) or all(item(x) for x in v[start:])
-    if key == "prefixItems":
-        prefix = [compile_check(sub, root) for sub in value]
-        return lambda v: not isinstance(v, list) or all(c(x) for c, x in zip(prefix, v, strict=False))
-    if key == "minItems":
-        return lambda v: not isinstance(v, list) or len(v) >= value
-    if key == "maxItems":
-        return lambda v: not isinstance(v, list) or len(v) <= value
-    if key == "minLength":
-        return lambda v: not isinstance(v, str) or len(v) >= value
-    if key == "maxLength":
-        return lambda v: not isinstance(v, str) or len(v) <= value
-    if key == "pattern":
-        search = re.compile(value).search
-        return lambda v: not isinstance(v, str) or search(v) is not None
-    if key == "minimum":
-        return lambda v: not _is_number(v) or v >= value
-    if key == "maximum":
-        return lambda v: not _is_number(v) or v <= value
-    if key == "enum":
-        choices = list(value)
-        return lambda v: any(_json_equal(v, c) for c in choices)
-    if key == "const":
-        return lambda v: _json_equal(v, value)
-    if key == "allOf":
-        subs = [compile_check(sub, root) for sub in value]
-        return lambda v: all(c(v) for c in subs)
-    if key == "anyOf":
-        subs = [compile_check(sub, root) for sub in value]
-        return lambda v: any(c(v) for c in subs)
-    if key == "not":
-        sub = compile_check(value, root)
-        return lambda v: not sub(v)
-    if key == "if":
-        cond = compile_check(value, root)
-        then = compile_check(schema.get("then", True), root)
-        other = compile_check(schema.get("else", True), root)
-        return lambda v: then(v) if cond(v) else other(v)
-    if key in ("then", "else"):
-        return lambda _v: True  # handled by "if"
-    if key == "$ref":
-        if not isinstance(value, str) or not value.startswith("#/"):
-            raise ValueError(f"only local $ref is supported, not {value!r}")
-        target: Any = root
-        for part in value[2:].split("/"):
-            target = target[part]
-        resolved: list[Check] = []
-
-        def check_ref(v: Any) -> bool:
-            if not resolved:
-                resolved.append(compile_check(target, root))
-            return resolved[0](v)
-
-        return check_ref
-    raise ValueError(f"schema keyword {key!r} is not supported by the fast check")
 
 
 class _Schemas:
@@ -276,24 +80,18 @@ class _Schemas:
         file_schema = copy.deepcopy(schema)
         file_schema["properties"]["jobs"]["additionalProperties"] = True
         self._file_schema = file_schema
-        self.file_ok = compile_check(file_schema, file_schema)
+        self._file_rs = jsonschema_rs.validator_for(file_schema)
         job_schema = {"$ref": "#/$defs/job", "$defs": defs}
         self._job_schema = job_schema
-        self._job_check = compile_check(job_schema, job_schema)
         self._job_rs = jsonschema_rs.validator_for(job_schema)
         self.job_fields: dict[str, Any] = defs["job"]["properties"]
-        self.field_places = _field_places(self.job_fields)
+        self.field_places = field_places(self.job_fields)
+
+    def file_ok(self, data: dict[str, Any]) -> bool:
+        return _valid(self._file_rs, data) or self.file.is_valid(data)
 
     def job_ok(self, job: dict[str, Any]) -> bool:
-        """Is this job valid? jsonschema-rs answers "yes" for 10,000 jobs in a few hundredths of a
-        second; a "no" (or a value it cannot read) is re-checked by the closure tree, which
-        has the final word, so the two can only differ in speed."""
-        try:
-            if self._job_rs.is_valid(job):
-                return True
-        except (ValueError, TypeError, OverflowError):
-            pass
-        return self._job_check(job)
+        return _valid(self._job_rs, job) or self.job.is_valid(job)
 
     # jsonschema explains what the fast checks above only detect; importing it costs a tenth
     # of a second, so only a configuration with errors pays for it.
@@ -310,6 +108,16 @@ class _Schemas:
         return Draft202012Validator(self._job_schema)
 
 
+def _valid(fast: Any, value: Any) -> bool:
+    """Does jsonschema-rs say valid? It answers for 10,000 jobs in a few hundredths of a second;
+    a "no" (or a value it cannot read) is asked of jsonschema again, which has the final word,
+    so the two can only differ in speed."""
+    try:
+        return bool(fast.is_valid(value))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
 @functools.cache
 def _schemas() -> _Schemas:
     text = (SCHEMA_DIR / DESIRED_STATE_SCHEMA).read_text(encoding="utf-8")
@@ -323,9 +131,6 @@ def load_desired(
     paths: Sequence[str | Path],
     *,
     variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
-    alongside: Callable[[], None] | None = None,
-    alongside_cost: int = 0,
     hardware: HardwareOptions | None = None,
 ) -> Desired:
     """Load, merge, check and normalise desired-state files; raise ConfigError with all problems.
@@ -333,38 +138,18 @@ def load_desired(
     `hardware` says which catalog the hardware checks use and how strict they are (default:
     the packaged catalog, strict); warnings come back in `Desired.warnings`.
 
-    A large configuration is loaded by two processes at once (see `_load_in_parallel`);
-    whenever that finds anything wrong, or cannot be used, the files are loaded here again
-    in one process, which words every problem.
-
-    `on_valid` is called with the (project, location) pairs of the jobs as soon as the whole
-    configuration is known to be valid (possibly before the last jobs are put together, and
-    possibly twice), never for a configuration with problems: the caller may then start
-    asking the API while loading finishes.
-
-    `alongside` is other work for this process (e.g. reading local state ahead of its lock):
-    it runs once, here, before this returns and before any problem is raised; its own
-    exceptions propagate. When two processes load, this one takes `alongside_cost` fewer
-    bytes of YAML, so that both finish together.
+    Check fast, explain slow: a large configuration is first read by the values tier
+    (`planner.fastyaml`) and validated without positions; whenever that tier declines a
+    file, or validation finds anything at all to say, the files are loaded again by the
+    positional builder, which words every problem.
     """
     variables = as_values(paths, variables)  # declared variables: defaults, types (planner.variables)
-    once = _Once(alongside)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # see load._Builder.build: the GC only rescans the growing trees
-    try:
-        # Two processes check with the packaged catalog only; other hardware options load in one.
-        desired = _load_in_parallel(paths, variables, on_valid, once, alongside_cost) if hardware is None else None
-        once()
-        if desired is None:
-            # Every file is checked: one with a YAML syntax error does not hide the others' problems.
-            documents, syntax_problems = load_each(paths)
-            desired = _Validation(variables, hardware).run(documents, syntax_problems)
-            if on_valid is not None:
-                on_valid({(job.project, job.location) for job in desired.jobs.values()})
-        return desired
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    desired = _load_values(paths, variables, hardware)
+    if desired is None:
+        # Every file is checked: one with a YAML syntax error does not hide the others' problems.
+        documents, syntax_problems = load_each(paths)
+        desired = _Validation(variables, hardware).run(documents, syntax_problems)
+    return desired
 
 
 def validate_documents(documents: Sequence[Document], *, variables: Mapping[str, str]) -> Desired:
@@ -373,146 +158,70 @@ def validate_documents(documents: Sequence[Document], *, variables: Mapping[str,
     return _Validation(variables).run(documents)
 
 
-# Below this many bytes of YAML, a second process costs more than it saves.
-PARALLEL_MIN_BYTES = 1 << 20
-
-# (address, job, job_digest(job)) from one process's share of the configuration.
-_Jobs: TypeAlias = list[tuple[str, DesiredJob, bytes]]
+# Below this many bytes of YAML the builder takes a few hundredths of a second, and gives every
+# job its source position at once.
+FAST_MIN_BYTES = 1 << 20
 
 
-class _Once:
-    def __init__(self, work: Callable[[], None] | None):
-        self._work = work
-
-    def __call__(self) -> None:
-        work, self._work = self._work, None
-        if work is not None:
-            work()
+class _Decline(Exception):
+    """The values tier has something to say about the configuration: the builder's load says it."""
 
 
-def _load_in_parallel(
-    paths: Sequence[str | Path],
-    variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None = None,
-    alongside: Callable[[], None] = lambda: None,
-    alongside_cost: int = 0,
+class _Nowhere(dict[str, Any]):
+    """The children of a value whose position the values tier does not know: every child is nowhere."""
+
+    def __getitem__(self, key: str) -> Span:
+        return _NOWHERE
+
+    def get(self, key: str, default: Any = None) -> Span:  # type: ignore[override]
+        return _NOWHERE
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_NOWHERE: Span = (0, 0, 0, 0, _Nowhere())
+
+
+def _load_values(
+    paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None
 ) -> Desired | None:
-    """The configuration loaded and validated by two processes, or None to load it in one.
-
-    Files are the units of work, and a large file is split at job boundaries into parts
-    that load to the same values at the same positions (`split_jobs_text`). A forked
-    process takes one half of the units, this one the other; each half parses and
-    validates as usual. Any problem in either half (or a job defined in both) gives None,
-    and the caller's single-process load then reports every problem in its usual order.
-    Only on Linux with at least two usable CPUs.
-    """
-    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
-        return None
-    try:
-        files = resolve_paths(paths)
-        texts = [(str(path), path.read_bytes().decode("utf-8")) for path in files]
-    except (OSError, UnicodeDecodeError, UsageError):
-        return None
-    size = sum(len(text) for _, text in texts)
-    if size < PARALLEL_MIN_BYTES:
-        return None
-    extra = min(alongside_cost, size // 2)
-    units: list[tuple[str, str]] = []
-    for name, text in texts:
-        # This process takes the first part: smaller by the cost of what it also does.
-        parts = split_jobs_text(text, 2, first_share=(size - extra) / (2 * size)) if len(text) * 2 > size else None
-        units.extend((name, part) for part in (parts or [text]))
-    if len(units) < 2:
-        return None
-    halves: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
-    loads = [extra, 0]
-    for unit in sorted(units, key=lambda u: -len(u[1])):
-        lighter = 0 if loads[0] <= loads[1] else 1
-        halves[lighter].append(unit)
-        loads[lighter] += len(unit[1])
-    both = _in_two_processes(halves[0], halves[1], variables, on_valid, alongside)
-    if both is None:
-        return None
-    mine, plain = both
-    jobs = {address: job for address, job, _ in mine}
-    digests = {address: digest for address, _, digest in mine}
-    for address, job, digest in _from_plain(plain, halves[1], variables):
-        jobs[address] = job
-        digests[address] = digest
-    ordered = {address: jobs[address] for address in sorted(jobs)}
-    names = tuple(name for name, _ in texts)
-    return Desired(jobs=ordered, files=names, config_hash=config_hash(ordered, digests))
-
-
-def _validate_units(units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs | None:
-    """Parse and validate (file name, text) units; None at the first problem of any kind."""
-    validation = _Validation(variables)
-    jobs: dict[str, DesiredJob] = {}
-    defined_at: dict[str, SourceLocation] = {}
-    for name, text in units:
-        document, problems = parse_document(text, name)
-        if document is None or problems:
+    """The configuration validated from the values tier's values, or None for the builder's load."""
+    texts: list[tuple[str, str]] = []
+    for path in resolve_paths(paths):
+        try:
+            texts.append((str(path), read_config_file(path).decode("utf-8").removeprefix("\ufeff")))
+        except UnicodeDecodeError:
             return None
-        validation._document(document, jobs, defined_at)
-        if validation.diagnostics or validation.warnings:
-            return None  # the single-process load words them
-    return [(address, job, job_digest(job)) for address, job in jobs.items()]
-
-
-# A DesiredJob as plain values, which marshal moves ten times faster than pickle moves dataclasses
-# (both sides are the same interpreter, so marshal's format is safe here):
-# address, project, location, body, (preventDestroy, ignoreChanges, onRemove, rerunOn),
-# (file, line, column) of its key, and its job_digest. Positions stay behind (_DeferredPositions).
-_PlainJob: TypeAlias = tuple[
-    str, str, str, Any, tuple[bool, tuple[str, ...], str, tuple[str, ...]], tuple[str, int, int] | None, bytes
-]
-
-
-def _to_plain(jobs: _Jobs | None) -> list[_PlainJob] | None:
-    if jobs is None:
+    if sum(len(text) for _, text in texts) < FAST_MIN_BYTES:
         return None
-    out: list[_PlainJob] = []
-    for address, job, digest in jobs:
-        life = job.lifecycle
-        source = (job.source.file, job.source.line, job.source.column) if job.source is not None else None
-        lifecycle = (life.prevent_destroy, life.ignore_changes, life.on_remove.value, life.rerun_on)
-        out.append((address, job.project, job.location, job.body, lifecycle, source, digest))
-    return out
-
-
-def _from_plain(plain: list[_PlainJob], units: Sequence[tuple[str, str]], variables: Mapping[str, str]) -> _Jobs:
-    """Jobs back from plain values; their positions are found again from `units` if ever asked for."""
-    again = _Revalidation(units, variables)
-    out: _Jobs = []
-    for address, project, location, body, life, source, digest in plain:
-        job = DesiredJob(
-            address=address,
-            project=project,
-            location=location,
-            body=body,
-            lifecycle=Lifecycle(
-                prevent_destroy=life[0], ignore_changes=life[1], on_remove=OnRemove(life[2]), rerun_on=life[3]
-            ),
-            source=SourceLocation(*source) if source is not None else None,
-            positions=_DeferredPositions(again, address),
-        )
-        out.append((address, job, digest))
-    return out
+    documents = []
+    for name, text in texts:
+        values = fastyaml.fast_values(text)
+        if values is None:
+            return None
+        documents.append(Document(name, values.data, _NOWHERE, values.templated))
+    try:
+        return _Validation(variables, hardware, again=_Revalidation(paths, variables, hardware)).run(documents)
+    except _Decline:
+        return None
 
 
 class _Revalidation:
-    """The positions of jobs validated in another process: nothing uses them on a plan's way,
-    so they are not sent; the first job asked for validates its units again, here."""
+    """The positions of jobs validated from values: nothing uses them on a plan's way, so the
+    first job asked for loads the files again with the builder."""
 
-    def __init__(self, units: Sequence[tuple[str, str]], variables: Mapping[str, str]):
-        self._units = list(units)
+    def __init__(self, paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None):
+        self._paths = list(paths)
         self._variables = dict(variables)
+        self._hardware = hardware
         self._positions: dict[str, Mapping[str, SourceLocation]] | None = None
 
     def positions(self, address: str) -> Mapping[str, SourceLocation]:
         if self._positions is None:
-            jobs = _validate_units(self._units, self._variables) or []
-            self._positions = {a: job.positions for a, job, _ in jobs}
+            documents, problems = load_each(self._paths)
+            desired = _Validation(self._variables, self._hardware).run(documents, problems)
+            self._positions = {a: job.positions for a, job in desired.jobs.items()}
         return self._positions.get(address, {})
 
 
@@ -531,86 +240,13 @@ class _DeferredPositions(Mapping[str, SourceLocation]):
         return len(self._again.positions(self._address))
 
 
-def _in_two_processes(
-    mine: list[tuple[str, str]],
-    theirs: list[tuple[str, str]],
-    variables: Mapping[str, str],
-    on_valid: Callable[[set[tuple[str, str]]], None] | None,
-    alongside: Callable[[], None] = lambda: None,
-) -> tuple[_Jobs, list[_PlainJob]] | None:
-    """`mine` validated here and `theirs` in a forked child (as plain values); None if either
-    half has a problem, a job is in both, or the child fails in any way.
-
-    The child first sends a summary (its addresses and locations), then its jobs: with both
-    halves valid and no address in both, `on_valid` is called before the jobs are read.
-    Messages go through a pipe; the child leaves with os._exit, so it never runs the
-    parent's exit handlers or flushes the parent's buffered output. Whenever this side stops
-    before reading everything (Ctrl-C included), the child is killed; it is always reaped.
-    """
-    read_fd, write_fd = os.pipe()
-    with contextlib.suppress(OSError, AttributeError):
-        # A 1 MiB pipe moves the answer (megabytes) in a few writes, not in 64 KiB turns.
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 1
-        try:
-            os.close(read_fd)
-            jobs = _validate_units(theirs, variables)
-            with os.fdopen(write_fd, "wb") as out:
-                if jobs is not None:
-                    head = marshal.dumps(([a for a, _, _ in jobs], [(j.project, j.location) for _, j, _ in jobs]))
-                    out.write(len(head).to_bytes(8, "big") + head)
-                    out.flush()
-                    out.write(marshal.dumps(_to_plain(jobs)))
-            status = 0
-        except BaseException:  # anything at all: the parent falls back
-            pass
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    drained = False
-    result: tuple[_Jobs, list[_PlainJob]] | None = None
-    try:
-        with os.fdopen(read_fd, "rb") as answer:
-            alongside()
-            here = _validate_units(mine, variables)
-            summary = _read_summary(answer)
-            if here is None or summary is None:
-                return None
-            addresses, pairs = summary
-            if not {address for address, _, _ in here}.isdisjoint(addresses):
-                return None  # defined twice: the single-process load says where
-            if on_valid is not None:
-                on_valid({(job.project, job.location) for _, job, _ in here} | {(p[0], p[1]) for p in pairs})
-            payload = answer.read()
-            drained = True
-        try:
-            plain: list[_PlainJob] = marshal.loads(payload)
-            result = here, plain
-        except (EOFError, ValueError, TypeError):
-            result = None  # cut short: the child failed while writing
-    finally:
-        if not drained:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    return result if status == 0 else None
-
-
-def _read_summary(answer: Any) -> tuple[list[str], list[tuple[str, str]]] | None:
-    size = answer.read(8)
-    if len(size) != 8:
-        return None  # the child found a problem (or failed)
-    data = answer.read(int.from_bytes(size, "big"))
-    try:
-        addresses, pairs = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None
-    return addresses, pairs
-
-
 class _Validation:
-    def __init__(self, variables: Mapping[str, str], hardware: HardwareOptions | None = None):
+    def __init__(
+        self, variables: Mapping[str, str], hardware: HardwareOptions | None = None, again: _Revalidation | None = None
+    ):
+        # With `again`, the documents come from the values tier: no positions, so anything to
+        # report declines (_Decline) and the builder's load reports it.
+        self.again = again
         self.variables = variables
         self.schemas = _schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
@@ -622,6 +258,8 @@ class _Validation:
         self.bad_defaults: list[tuple[str | int, ...]] = []
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
+        if self.again is not None:
+            raise _Decline
         if location is not None and location in self.unresolved:
             return  # the value still holds a ${var.X} that could not be replaced: said once
         # A value merged from `defaults` would otherwise be reported once per job.
@@ -687,6 +325,8 @@ class _Validation:
                 continue
             defined_at[address] = key_loc
             if templates.needs_expansion(job, address, mentions):
+                if self.again is not None:
+                    raise _Decline  # templates place the values they make: the builder's load does
                 self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
                 continue
             built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
@@ -736,7 +376,7 @@ class _Validation:
         prefix: tuple[str | int, ...] = ("jobs", address)
         key_loc = doc.location(job_span, key=True)
         if not isinstance(job, dict):
-            self.report(doc.location(job_span), _format_path(prefix), f"expected a mapping, got {_describe(job)}")
+            self.report(doc.location(job_span), format_path(prefix), f"expected a mapping, got {describe(job)}")
             return None
         if defaults_span is not None:
             job, job_span = _merge(defaults, defaults_span, job, job_span)
@@ -760,7 +400,7 @@ class _Validation:
             if name not in job:
                 self.report(
                     key_loc,
-                    _format_path(prefix),
+                    format_path(prefix),
                     f'no {name}: set "{name}" at the top of the file or on the job',
                 )
         self._semantic_checks(doc, job, job_span, prefix)
@@ -782,8 +422,8 @@ class _Validation:
                 on_remove=OnRemove(lifecycle.get("onRemove", "delete")),
                 rerun_on=tuple(lifecycle.get("rerunOn", ())),
             ),
-            source=key_loc,
-            positions=_Positions(doc.file, job_span),
+            source=key_loc if self.again is None else None,
+            positions=_Positions(doc.file, job_span) if self.again is None else _DeferredPositions(self.again, address),
         )
 
     def _only_bad_defaults(self, job: dict[str, Any], job_span: Span, defaults_span: Span | None) -> bool:
@@ -806,7 +446,7 @@ class _Validation:
                     where = doc.location(label_span, key=True) if label_span else None
                     self.report(
                         where,
-                        _format_path((*prefix, "labels", key)),
+                        format_path((*prefix, "labels", key)),
                         f'label "{key}" is reserved for planner (managed-by and planner-* identify its jobs)',
                     )
         spec = job.get("jobSpec")
@@ -818,8 +458,8 @@ class _Validation:
                     value_span = find_span(span, ("jobSpec", "scheduling", name))
                     self.report(
                         doc.location(value_span) if value_span else None,
-                        _format_path((*prefix, "jobSpec", "scheduling", name)),
-                        f"duration {_describe(value)} is out of range (at most 315576000000s)",
+                        format_path((*prefix, "jobSpec", "scheduling", name)),
+                        f"duration {describe(value)} is out of range (at most 315576000000s)",
                     )
         lifecycle = job.get("lifecycle")
         ignore = lifecycle.get("ignoreChanges") if isinstance(lifecycle, dict) else None
@@ -836,7 +476,7 @@ class _Validation:
                     item_span = find_span(span, ("lifecycle", "ignoreChanges", i))
                     self.report(
                         doc.location(item_span) if item_span else None,
-                        _format_path((*prefix, "lifecycle", "ignoreChanges", i)),
+                        format_path((*prefix, "lifecycle", "ignoreChanges", i)),
                         problem,
                     )
 
@@ -849,14 +489,16 @@ class _Validation:
                 path = path[:-1] if found is None else path
             where = doc.location(found) if found is not None else doc.location(span, key=True)
             target = self.diagnostics if finding.severity is Severity.ERROR else self.warnings
-            diagnostic = Diagnostic(where, _format_path((*prefix, *finding.path)), finding.message)
+            diagnostic = Diagnostic(where, format_path((*prefix, *finding.path)), finding.message)
             target.setdefault((where, finding.message), diagnostic)
+            if self.again is not None:
+                raise _Decline  # an error or a warning: either is worded with its position
 
     # --- schema errors → diagnostics ---
 
     def _schema_error(self, doc: Document, error: ValidationError, root: Span, prefix: tuple[str | int, ...]) -> None:
         rel = tuple(error.absolute_path)
-        path = _format_path((*prefix, *rel))
+        path = format_path((*prefix, *rel))
         span = find_span(root, rel) or root
         schema = error.schema if isinstance(error.schema, dict) else {}
         kind = error.validator
@@ -871,11 +513,11 @@ class _Validation:
                     continue
                 key_span = children.get(key, span)
                 where = doc.location(key_span, key=True)
-                key_path = _format_path((*prefix, *rel, key))
+                key_path = format_path((*prefix, *rel, key))
                 if key in output_only:
                     self.report(where, key_path, f'"{key}" is output-only (set by Vertex AI); remove it')
                 else:
-                    self.report(where, key_path, _unknown_field(key, known, self.schemas.field_places))
+                    self.report(where, key_path, unknown_field(key, known, self.schemas.field_places))
             return
         if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
             key = str(value)
@@ -884,7 +526,7 @@ class _Validation:
             what = schema.get("x-kind", "key")
             rule = schema.get("description", f"must match {schema.get('pattern')}")
             self.report(
-                doc.location(key_span, key=True), _format_path((*prefix, *rel, key)), f'invalid {what} "{key}": {rule}'
+                doc.location(key_span, key=True), format_path((*prefix, *rel, key)), f'invalid {what} "{key}": {rule}'
             )
             return
         if kind == "required":
@@ -899,164 +541,10 @@ class _Validation:
             message = f"a worker pool needs one of {names}" if kind == "anyOf" else both
             self.report(doc.location(span, key=True), path, message)
             return
-        message = _message(kind, error.validator_value, value, schema)
-        if _SECRET_PATH.search(path) and not isinstance(value, dict | list):
-            message = message.replace(_describe(value), "a value (not shown: values under env are secret)")
+        message = schema_message(kind, error.validator_value, value, schema)
+        if SECRET_PATH.search(path) and not isinstance(value, dict | list):
+            message = message.replace(describe(value), "a value (not shown: values under env are secret)")
         self.report(doc.location(span), path, message)
-
-
-# A diagnostic never echoes a value under `env` (DESIGN §7: env values are masked): they are secrets.
-_SECRET_PATH = re.compile(r"\.env\[\d+\](?:\.value)?$")
-
-
-def _message(kind: str, expected: Any, value: Any, schema: Mapping[str, Any]) -> str:
-    fmt = schema.get("x-format")
-    got = _describe(value)
-    if fmt == "int64" and kind in ("type", "pattern", "minimum", "maximum"):
-        if kind in ("minimum", "pattern") and _is_negative(value):
-            return f"expected a non-negative integer, got {got}"
-        return f"expected an integer, got {got}"
-    if fmt == "duration" and kind == "pattern":
-        return f'expected a duration such as "3600s", "90m", "2h" or "1h30m", got {got}'
-    if kind == "type":
-        types = expected if isinstance(expected, list) else [expected]
-        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
-        hint = ""
-        if "string" in types and isinstance(value, (int, float, bool)):
-            hint = " (put it in quotes to make it a string)"
-        return f"expected {words}, got {got}{hint}"
-    if kind == "enum":
-        what = schema.get("x-kind")
-        choices = ", ".join(str(c) for c in expected)
-        if what:
-            return f"{got} is not a {what}; expected one of {choices}"
-        close = difflib.get_close_matches(str(value), [str(c) for c in expected], n=1, cutoff=0.6)
-        if close:
-            return f'{got} is not a valid value; did you mean "{close[0]}"?'
-        return f"expected one of {choices}; got {got}"
-    if kind == "const":
-        return f"expected {json.dumps(expected)}, got {got}"
-    if kind == "pattern":
-        what = schema.get("x-kind")
-        rule = schema.get("description")
-        if what and rule:
-            return f"invalid {what} {got}: {rule}"
-        return f"{got} does not match {expected}"
-    if kind == "maxLength":
-        return f"must be at most {expected} characters long (got {len(value)})"
-    if kind == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters long"
-    if kind == "maxItems":
-        return f"at most {expected} entries allowed (got {len(value)})"
-    if kind == "minItems":
-        return f"needs at least {expected} {'entry' if expected == 1 else 'entries'}"
-    if kind == "minProperties":
-        what = schema.get("x-kind")
-        return f"the {what} must not be empty" if what else "must not be empty"
-    if kind == "minimum":
-        return f"must be at least {expected}, got {got}"
-    if kind == "maximum":
-        return f"must be at most {expected}, got {got}"
-    return f"{got}: failed {kind} {expected!r}"
-
-
-def _is_negative(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return value < 0
-    return isinstance(value, str) and value.strip().startswith("-")
-
-
-def _unknown_field(key: str, known: Mapping[str, Any], elsewhere: Mapping[str, list[str]]) -> str:
-    names = sorted(known)
-    lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    match = lowered.get(key.lower()) or (close[0] if close else None)
-    if match is not None:
-        return f'unknown field "{key}"; did you mean "{match}"?'
-    if key in elsewhere:
-        places = " or ".join(elsewhere[key][:3])
-        return f'unknown field "{key}" here; it belongs at {places}'
-    return f'unknown field "{key}" (expected one of: {", ".join(names)})'
-
-
-def _field_places(properties: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
-    """Every field name of a job -> the paths where it may appear ("jobSpec.workerPoolSpecs[]")."""
-    places: dict[str, list[str]] = {}
-    for name, sub in properties.items():
-        if not isinstance(sub, dict):
-            continue
-        path = f"{prefix}.{name}" if prefix else name
-        places.setdefault(name, []).append(path)
-        node = sub.get("items", sub) if sub.get("type") == "array" else sub
-        suffix = "[]" if node is not sub else ""
-        inner = node.get("properties") if isinstance(node, dict) else None
-        if isinstance(inner, dict):
-            for child, paths in _field_places(inner, path + suffix).items():
-                places.setdefault(child, []).extend(paths)
-    return places
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _format_path(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _SIMPLE_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
-
-
-
-
-def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
-    """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args, ….workerPoolSpecs[*]…)
-    names a settable field."""
-    parts = list(_PATH_PART.finditer(path))
-    if not parts or _rejoin(parts) != path:
-        return f'invalid field path "{path}": write it like jobSpec.workerPoolSpecs[0].containerSpec.args'
-    schema: Mapping[str, Any] = {"type": "object", "properties": fields}
-    for match in parts:
-        name, index = match.group(1), match.group(2)
-        if index is not None:
-            if schema.get("type") != "array":
-                return f'invalid field path "{path}": [{index}] follows a field that is not a list'
-            schema = schema.get("items", {})
-            continue
-        props = schema.get("properties")
-        if isinstance(props, dict):
-            if name not in props or name in ("project", "location", "lifecycle"):
-                known = [n for n in props if n not in ("project", "location", "lifecycle")]
-                hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                suffix = f'; did you mean "{hint[0]}"?' if hint else ""
-                return f'invalid field path "{path}": unknown field "{name}"{suffix}'
-            schema = props[name]
-        elif isinstance(schema.get("additionalProperties"), dict):
-            schema = schema["additionalProperties"]
-        else:
-            return f'invalid field path "{path}": "{name}" has no fields'
-    return None
-
-
-def _rejoin(parts: Sequence[re.Match[str]]) -> str:
-    out = ""
-    for m in parts:
-        if m.group(2) is not None:
-            out += m.group(0)
-        else:
-            out += f".{m.group(1)}" if out else m.group(1)
-    return out
 
 
 # --- variables, defaults, normalisation ---------------------------------------------------------
@@ -1096,7 +584,7 @@ def _substitute(
         return value
     result, problem = _interpolate_text(value, validation.variables)
     if problem is not None:
-        validation.report_unresolved(doc.location(span), _format_path(path), problem)
+        validation.report_unresolved(doc.location(span), format_path(path), problem)
         return value
     if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
         declared, typed = typed_reference(validation.variables, value)
@@ -1106,7 +594,7 @@ def _substitute(
             typed = resolve_plain_scalar(result) if result else result
         except ValueError:  # an integer beyond Python's digit limit for int()
             problem = f"the variable's value is a number of {len(result)} digits, too large for any field"
-            validation.report_unresolved(doc.location(span), _format_path(path), problem)
+            validation.report_unresolved(doc.location(span), format_path(path), problem)
             return value
         if isinstance(typed, (bool, int)):
             return typed
@@ -1129,8 +617,7 @@ def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, A
         container: Any = data
         for part in path[:-1]:
             container = container[part]
-        span = find_span(doc.span, path)
-        assert span is not None
+        span = find_span(doc.span, path) or _NOWHERE  # (nowhere: the values tier's documents)
         container[path[-1]] = _substitute(validation, doc, container[path[-1]], span, path, is_plain)
     return data
 
@@ -1291,6 +778,6 @@ class _Positions(Mapping[str, SourceLocation]):
 
 
 def _join(path: str, key: str) -> str:
-    if _SIMPLE_KEY.match(key):
+    if SIMPLE_KEY.match(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"

@@ -31,8 +31,8 @@ from typing import Any
 
 from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
 from planner.load import Span, parse_document, resolve_paths
+from planner.settings import ENV_PREFIX
 
-ENV_PREFIX = "PLANNER_VAR_"
 TYPES = ("string", "integer", "number", "boolean")
 _KEYS = ("type", "default", "description", "sensitive", "pattern", "enum")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

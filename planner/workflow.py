@@ -95,7 +95,7 @@ def read_and_plan(
     its other locations are listed, and the desired spec hashes are computed while the
     pages arrive. The listing asks only for the fields a no-change row needs; the jobs that
     will be diffed are then read in full (see `Refresher`). A `refresher` made with
-    `summary=True` may have been started by the caller (e.g. from load_desired's on_valid).
+    `summary=True` may have been started by the caller.
     """
     target_set = frozenset(targets)
     replace_set = frozenset(replace)

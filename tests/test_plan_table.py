@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-import planner.plan as plan_module
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import PlanRefusedError
@@ -78,14 +77,7 @@ def lv(*jobs: LiveJob) -> Live:
 
 
 def plan_of(d: Desired, s: State | None, live_: Live, **opts: Any):  # type: ignore[no-untyped-def]
-    planned = make_plan(d, s, live_, PlanOptions(workspace=W, **opts))
-    # Every case again without the fast path for unchanged jobs: the same plan.
-    plan_module._FAST_UNCHANGED = False
-    try:
-        assert make_plan(d, s, live_, PlanOptions(workspace=W, **opts)) == planned
-    finally:
-        plan_module._FAST_UNCHANGED = True
-    return planned
+    return make_plan(d, s, live_, PlanOptions(workspace=W, **opts))
 
 
 def only(plan):  # type: ignore[no-untyped-def]

@@ -113,39 +113,6 @@ def test_write_refuses_a_state_changed_on_disk_since_it_was_read(tmp_path: Path)
         mine.write(state)
 
 
-def test_a_state_read_ahead_is_used_only_while_its_files_are_unchanged(tmp_path: Path) -> None:
-    path = tmp_path / "default.json"
-    first = LocalStore(path).write(State.new().with_job(record("a")))
-    mine = LocalStore(path)
-    ahead = mine.read_ahead()
-    assert ahead.state == first
-    assert mine.read(ahead) is ahead.state  # unchanged: no second read
-    # An apply's journal append after the read-ahead: read again, with the entry replayed.
-    other = LocalStore(path)
-    other.read()
-    other.append(JournalEntry.put(record("b")))
-    other.close()
-    again = mine.read(ahead)
-    assert again is not None and set(again.jobs) == {"a", "b"}
-    # A write replaces the file: read again, and the write guard starts from what was read.
-    ahead = mine.read_ahead()
-    newer = LocalStore(path)
-    current = newer.read()
-    assert current is not None
-    newer.write(current)
-    fresh = mine.read(ahead)
-    assert fresh is not None and fresh.serial == current.serial + 1
-    mine.write(fresh)  # allowed: this run's base is the state it last read
-
-
-def test_a_read_ahead_of_a_missing_state(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path / "default.json")
-    ahead = store.read_ahead()
-    assert ahead.state is None and store.read(ahead) is None
-    LocalStore(store.path).write(State.new())
-    assert store.read(ahead) is not None
-
-
 def _hold_lock_in_child(path: Path, operation: str = "apply") -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
         child_script(

@@ -1,4 +1,5 @@
-"""Live progress views: apply steps, `apply --wait` transitions, and the one-line status bar under them.
+"""Live progress views: apply steps, `apply --wait` transitions, and the one-line status bar under them;
+then the apply report (what was done, failed, left pending) and what a failed journal left unrecorded.
 
 On a terminal, finished steps scroll up as lines that fit 80 columns (short job IDs, not
 resource names) while one live line at the bottom says done/total, failures, elapsed time
@@ -251,3 +252,43 @@ class FollowView:
 
     def close(self) -> None:
         self.live.close()
+
+
+def report_lines(report: Any) -> list[str]:
+    """The apply report (an ApplyReport): counts, then the failed, pending and skipped steps."""
+    by_outcome: dict[str, list[Any]] = {"done": [], "failed": [], "pending": [], "skipped": []}
+    for result in report.results:
+        by_outcome[result.outcome.value].append(result)
+    failed, pending, skipped = by_outcome["failed"], by_outcome["pending"], by_outcome["skipped"]
+    lines = [
+        "",
+        f"Apply complete: {len(by_outcome['done'])} steps done, {len(failed)} failed, {len(pending)} pending, "
+        f"{len(skipped)} skipped.",
+    ]
+    for title, rows in (("Failed", failed), ("Pending (the next apply finishes these)", pending), ("Skipped", skipped)):
+        if rows:
+            lines.append(f"{title}:")
+            for r in rows:
+                message = f": {r.message}" if r.message else ""
+                lines.append(f"  - {r.address}: {step_text(r.step)}{message}")
+    return lines
+
+
+def unrecorded_lines(report: Any, write_failed: bool) -> list[str]:
+    """After a journal or final-write failure: exactly what exists but may not be in state."""
+    lines: list[str] = []
+    if report.unrecorded:
+        lines.append(
+            f"\nThe state journal could not be written ({report.unrecorded[0].error}); "
+            "apply stopped starting new steps."
+        )
+        saved = "could not be saved either" if write_failed else "are in the state file written at the end"
+        lines.append(f"Done but not journalled ({len(report.unrecorded)}; they {saved}):")
+        lines.extend(f"  - {item.address}: {item.job or '(no job)'}" for item in report.unrecorded)
+    if write_failed:
+        lines.append(
+            "The final state write failed: steps journalled before it are kept in the journal and folded in "
+            "by the next run; jobs created but not recorded are adopted by their planner labels on the next "
+            "plan (never created twice)."
+        )
+    return lines

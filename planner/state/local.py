@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -66,16 +66,6 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A state read ahead of the lock, with the signatures of the files it came from."""
-
-    state: State | None
-    base: tuple[str, int] | None  # (lineage, serial) of the state file
-    seen: _Signature | None  # the state file's
-    journal: _Signature | None  # the journal's (None: there was none)
 
 
 class LocalStore:
@@ -152,30 +142,19 @@ class LocalStore:
         records, _end = journal_records(raw, str(self.journal_path))
         return [entry for tag_lineage, tag_serial, entry in records if (tag_lineage, tag_serial) == (lineage, serial)]
 
-    def read(self, ahead: Snapshot | None = None) -> State | None:
-        """The state (with its journal replayed); `ahead` is returned if its files are unchanged."""
+    def read(self) -> State | None:
+        """The state (with its journal replayed); None if there is none yet."""
         with self._mutex:
-            if ahead is not None and self._signatures() == (ahead.seen, ahead.journal):
-                self._base, self._seen = ahead.base, ahead.seen
-                return ahead.state
-            snapshot = self.read_ahead()
-            self._base, self._seen = snapshot.base, snapshot.seen
-            return snapshot.state
-
-    def read_ahead(self) -> Snapshot:
-        """Read without the lock, e.g. while a large configuration loads: `read(snapshot)` under
-        the lock then returns it if neither the state file nor its journal changed meanwhile
-        (a write replaces the file, so it gets a new inode; an append grows the journal)."""
-        with self._mutex:
-            journal = self._signatures()[1]
             found = self._read_state_file()
             if found is None:
                 if not self.ignore_backup:
                     self._refuse_orphans()
-                return Snapshot(None, None, None, journal)
+                self._base, self._seen = None, None
+                return None
             state, sig = found
             entries = self._read_journal(state.lineage, state.serial)
-            return Snapshot(apply_entries(state, entries), (state.lineage, state.serial), sig, journal)
+            self._base, self._seen = (state.lineage, state.serial), sig
+            return apply_entries(state, entries)
 
     def _refuse_orphans(self) -> None:
         """The state file is missing: a backup or a journal left beside it means it was lost."""
@@ -249,15 +228,6 @@ class LocalStore:
         if self.path.is_symlink():
             return Path(os.path.realpath(self.path))
         return self.path
-
-    def _signatures(self) -> tuple[_Signature | None, _Signature | None]:
-        out: list[_Signature | None] = []
-        for path in (self.path, self.journal_path):
-            try:
-                out.append(_signature(os.stat(path)))
-            except FileNotFoundError:
-                out.append(None)
-        return out[0], out[1]
 
     # --- writing ----------------------------------------------------------------------------------
 

@@ -1,0 +1,159 @@
+"""What every command needs to reach Vertex AI and its state: the per-run Backend (API client,
+state store, embedded emulator), the state lock held for a command, deferred signals for
+critical sections, and the collector policy for long-lived objects.
+
+No click and no printing: the CLI turns flags and settings into a Backend (`cli._backend`)
+and shows what happens.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path("state")
+
+
+@dataclass
+class Backend:
+    """The per-run parts: API client, state store, and the embedded emulator if any."""
+
+    workspace: str
+    state_spec: str | None
+    emulator: bool
+    endpoint: str | None
+    impersonate_service_account: str | None = None
+    max_requests_per_minute: float | None = None
+    max_creates_per_minute: float | None = None
+    lock_timeout: float = 0.0
+    hardware_catalog: str | None = None  # --hardware-catalog: the embedded emulator checks with it too
+    ignore_backup: bool = False
+    request_timeout: float = 60.0
+    storage_host: str | None = None  # STORAGE_EMULATOR_HOST: a GCS emulator, no credentials
+    _cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def client(self) -> Any:
+        from planner.api import build_client
+
+        endpoint = self.endpoint
+        if self.emulator:
+            endpoint = self._start_emulator()
+        client = build_client(
+            endpoint=endpoint,
+            impersonate_service_account=self.impersonate_service_account,
+            max_requests_per_minute=self.max_requests_per_minute,
+            max_creates_per_minute=self.max_creates_per_minute,
+            timeout=self.request_timeout,
+        )
+        self._cleanups.append(client.close)
+        LIVE_CLIENTS.append(client)
+        return client
+
+    def _start_emulator(self) -> str:
+        from planner.emulator import Emulator, EmulatorConfig
+
+        DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        emulator = Emulator(
+            EmulatorConfig(
+                data_path=DEFAULT_STATE_DIR / "emulator.json",
+                queue_seconds=2.0,
+                run_seconds=60.0,
+                cancel_seconds=2.0,
+                hardware_catalog=self.hardware_catalog,
+            )
+        )
+        emulator.start()
+        self._cleanups.append(emulator.stop)
+        return str(emulator.url)
+
+    def store(self) -> Any:
+        from planner.state import open_store
+
+        storage_host = self.storage_host
+        credentials = None
+        if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
+            from planner.api import storage_auth
+
+            credentials = storage_auth(impersonate_service_account=self.impersonate_service_account)
+        store = open_store(
+            self.state_spec,
+            self.workspace,
+            base_dir=DEFAULT_STATE_DIR,
+            storage_host=storage_host,
+            credentials=credentials,
+            ignore_backup=self.ignore_backup,
+        )
+        self._cleanups.append(store.close)
+        return store
+
+    def close(self) -> None:
+        while self._cleanups:
+            with suppress(Exception):
+                self._cleanups.pop()()
+
+
+# Clients of this run, so a Ctrl-C ends their waits (signal handlers are process-wide anyway).
+LIVE_CLIENTS: list[Any] = []
+
+
+def on_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C outside apply: end every request wait (within a quarter second), then unwind as usual."""
+    for client in LIVE_CLIENTS:
+        client.cancel()
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def locked(store: Any, operation: str, timeout: float) -> Iterator[str]:
+    """Hold the state lock for the whole command; released on every exit path, Ctrl-C included."""
+    from planner.state import LockInfo
+
+    lock_id = store.lock(LockInfo.new(operation, path=store.description), timeout)
+    try:
+        yield lock_id
+    finally:
+        with signals_deferred():
+            store.unlock(lock_id)
+
+
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Build objects that live until the command ends (the configuration, state, live jobs, plan).
+
+    The collector is paused while they are built and they are then frozen (moved where
+    collections never look): otherwise the first collection after building 10,000 jobs
+    walks every object just made, about 0.4 s, and later ones walk them again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Let a critical section (unlock, final state write) finish even if Ctrl-C arrives."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda s, _f: received.append(s))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            raise KeyboardInterrupt

@@ -1,0 +1,156 @@
+"""Which of planner's modules may import which (ARCHITECTURE.md: data flows one way), read from
+the source with ast, lazy imports inside functions included."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "planner"
+
+# Modules that do a command's work (read files, talk to the API, keep state, run the pipeline).
+STAGES = (
+    "planner.cli",
+    "planner.load",
+    "planner.fastyaml",
+    "planner.validate",
+    "planner.templates",
+    "planner.variables",
+    "planner.refresh",
+    "planner.apply",
+    "planner.workflow",
+    "planner.saved_plan",
+    "planner.gcloud",
+    "planner.api",
+    "planner.state.local",
+    "planner.state.gcs",
+    "planner.state.lock",
+    "planner.emulator",
+)
+
+# What the planning engine may not touch: it decides from values it is given.
+IO_MODULES = (
+    "os",
+    "io",
+    "pathlib",
+    "socket",
+    "subprocess",
+    "tempfile",
+    "shutil",
+    "httpx",
+    "urllib",
+    "click",
+    *(stage for stage in STAGES if stage != "planner.refresh"),
+)
+# planner.plan still takes its live records (Live, LiveJob, fingerprint) from planner.refresh,
+# whose Refresher does the listing: the records are values, and the engine never calls the API.
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """Every module `module` imports, anywhere in its source (absolute names)."""
+    path = modules()[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            found.add(prefix)
+            # `from planner import cli` imports the module planner.cli.
+            found.update(f"{prefix}.{alias.name}" for alias in node.names if f"{prefix}.{alias.name}" in modules())
+    return frozenset(found)
+
+
+def within(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in roots)
+
+
+def test_the_rules_see_the_imports() -> None:
+    """The reader itself: a rule over imports it cannot see could never fail."""
+    assert "planner.cli" in imports("planner.__main__")  # a lazy import inside a function
+    assert "click" in imports("planner.cli")
+    assert "planner.load" in imports("planner.fastyaml")
+    assert len(modules()) > 50
+
+
+def test_nothing_imports_the_cli() -> None:
+    importers = sorted(m for m in modules() if m != "planner.__main__" and "planner.cli" in imports(m))
+    assert importers == []
+
+
+def test_only_the_cli_imports_click() -> None:
+    users = sorted(m for m in modules() if any(within(name, ("click",)) for name in imports(m)))
+    assert users == ["planner.cli"]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if within(m, ("planner.render",))))
+def test_views_import_no_stage(module: str) -> None:
+    assert sorted(name for name in imports(module) if within(name, STAGES)) == []
+
+
+@pytest.mark.parametrize("module", ["planner.plan", "planner.staleness"])
+def test_the_planning_engine_does_no_io(module: str) -> None:
+    assert sorted(name for name in imports(module) if within(name, IO_MODULES)) == []
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    calls = {
+        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not calls & {"open", "print", "input"}
+
+
+ENVIRONMENT = ("environ", "environb", "getenv", "getenvb")
+
+
+def test_only_settings_reads_the_environment() -> None:
+    """planner.settings is the one reader; google-auth's credential lookup (planner.api) and the
+    emulator's server keep their own conventions."""
+    readers = []
+    for module, path in modules().items():
+        if within(module, ("planner.settings", "planner.api", "planner.emulator")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in ENVIRONMENT
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
+                and any(alias.name in ENVIRONMENT for alias in node.names)
+            ):
+                readers.append(module)
+    assert sorted(set(readers)) == []
+
+
+def test_the_environment_rule_sees_a_reader() -> None:
+    tree = ast.parse(modules()["planner.settings"].read_text(encoding="utf-8"))
+    assert any(isinstance(node, ast.Attribute) and node.attr == "environ" for node in ast.walk(tree))
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if within(m, ("planner.operations",))))
+def test_operations_use_no_click_no_view_no_environment(module: str) -> None:
+    forbidden = ("click", "planner.cli", "planner.render", "planner.settings")
+    assert sorted(name for name in imports(module) if within(name, forbidden)) == []
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "print" not in calls
