@@ -471,7 +471,11 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "description": "Deep-merged under every job of this file; job values win, lists replace.",
-        "properties": {**_relaxed(job_props), "lifecycle": {"$ref": "#/$defs/lifecycle"}},
+        "properties": {
+            **_relaxed(job_props),
+            **copy.deepcopy(location_props),
+            "lifecycle": {"$ref": "#/$defs/lifecycle"},
+        },
         "x-output-only": sorted(job_schema["x-output-only"]),
     }
     return {

@@ -79,6 +79,22 @@ def test_moving_a_running_job_to_another_region_replaces_it_there(cli: Cli) -> N
     assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
 
 
+def test_a_location_set_in_defaults_moves_the_jobs_that_take_it(cli: Cli) -> None:
+    write(cli, config_text(2))
+    assert cli.run("apply", "jobs", "--auto-approve").code == 0
+    # defaults win over the file's location, a job's own value over defaults.
+    text = config_text(2).replace("jobs:\n", f"defaults:\n  location: {NEW}\njobs:\n", 1)
+    write(cli, text.replace("    displayName: job-0001\n", f"    displayName: job-0001\n    location: {OLD}\n"))
+    plan = cli.run("plan", "jobs", "--detailed-exitcode", "--format", "json")
+    assert plan.code == 2, plan.err
+    rows = {c["address"]: c for c in json.loads(plan.out)["resource_changes"]}
+    assert rows["job-0000"]["action"] == "replace" and rows["job-0000"]["location"] == NEW
+    assert rows["job-0001"]["action"] == "no-op" and rows["job-0001"]["location"] == OLD
+    assert cli.run("apply", "jobs", "--auto-approve", "--wait-timeout", "30s").code == 0
+    assert f"/locations/{NEW}/" in state_of(cli)["jobs"]["job-0000"]["name"]
+    assert cli.run("plan", "jobs", "--detailed-exitcode").code == 0
+
+
 def test_prevent_destroy_added_later_is_saved_and_then_protects(cli: Cli) -> None:
     write(cli, config_text(2))
     assert cli.run("apply", "jobs", "--auto-approve").code == 0
