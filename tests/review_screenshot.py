@@ -1,7 +1,7 @@
 """Render a PR-view markdown file to HTML and screenshot it with headless Chromium (a look, not a test).
 
-    PYTHONPATH=$PWD PLANNER_REVIEW_MD=/tmp/review.md .venv/bin/pytest -q tests/test_review_markdown.py
-    python3 tests/review_screenshot.py /tmp/review.md /tmp/review.png
+    PYTHONPATH=$PWD PLANNER_REVIEW_MD=review.md .venv/bin/pytest -q tests/test_review_markdown.py
+    python3 tests/review_screenshot.py review.md review.png
 
 Needs the `markdown` package (Debian: python3-markdown) and `chromium` on PATH. GitHub's
 alerts (`> [!WARNING]`) become styled blockquotes; everything else is python-markdown with
