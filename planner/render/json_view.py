@@ -82,7 +82,8 @@ def format_schema(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _obj(properties: dict[str, Any], *, description: str | None = None) -> dict[str, Any]:
+def closed_object(properties: dict[str, Any], *, description: str | None = None) -> dict[str, Any]:
+    """A JSON Schema object with exactly these properties, all required (the documents' shape)."""
     schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
@@ -105,7 +106,7 @@ _STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 
 
 def _field_change_schema() -> dict[str, Any]:
-    schema = _obj(
+    schema = closed_object(
         {
             "path": {
                 "type": "string",
@@ -128,7 +129,7 @@ def _field_change_schema() -> dict[str, Any]:
 
 
 def _drift_summary_schema() -> dict[str, Any]:
-    schema = _obj({k.value: _COUNT for k in DriftKind}, description="number of jobs per class")
+    schema = closed_object({k.value: _COUNT for k in DriftKind}, description="number of jobs per class")
     optional = {k.value for k in OPTIONAL_KINDS}
     schema["required"] = [k for k in schema["required"] if k not in optional]  # present when nonzero
     return schema
@@ -136,9 +137,9 @@ def _drift_summary_schema() -> dict[str, Any]:
 
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
-    summary = _obj({a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action")
+    summary = closed_object({a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action")
     summary["required"] = [k for k in summary["required"] if k not in OPTIONAL_COUNTS]  # present when nonzero
-    lifecycle = _obj(
+    lifecycle = closed_object(
         {
             "preventDestroy": {"type": "boolean"},
             "ignoreChanges": _STRINGS,
@@ -146,7 +147,7 @@ def plan_schema() -> dict[str, Any]:
             "rerunOn": _STRINGS,
         }
     )
-    change = _obj(
+    change = closed_object(
         {
             "address": _STRING,
             "action": {"enum": [a.value for a in Action]},
@@ -156,7 +157,7 @@ def plan_schema() -> dict[str, Any]:
             "location": _STRING,
             "display_name": _STRING,
             "job": _nullable(
-                _obj(
+                closed_object(
                     {"name": _STRING, "state": _NULLABLE_STRING},
                     description="the live job acted on (replaced, cancelled, deleted, adopted)",
                 )
@@ -164,7 +165,7 @@ def plan_schema() -> dict[str, Any]:
             "steps": {
                 "type": "array",
                 "description": "what apply does, in order",
-                "items": _obj(
+                "items": closed_object(
                     {
                         "kind": {"enum": [k.value for k in StepKind]},
                         "job": {
@@ -190,7 +191,7 @@ def plan_schema() -> dict[str, Any]:
         "planner_version": _STRING,
         "workspace": _STRING,
         "created_at": _STRING,
-        "prior_state": _nullable(_obj({"lineage": _STRING, "serial": _COUNT})),
+        "prior_state": _nullable(closed_object({"lineage": _STRING, "serial": _COUNT})),
         "live_fingerprint": _STRING,
         "config_hash": _STRING,
         "targets": _STRINGS,
@@ -199,18 +200,18 @@ def plan_schema() -> dict[str, Any]:
         "resource_changes": {"type": "array", "items": {"$ref": "#/$defs/resource_change"}},
         "warnings": _STRINGS,
     }
-    schema = _obj(properties)
+    schema = closed_object(properties)
     # Saved plan files only (`planner plan -o`): not required, so both forms validate.
     schema["properties"]["fingerprint_entries"] = {
         "type": "array",
         "description": "saved plan files only: what the plan depends on, for the stale-plan check",
         "items": _STRINGS,
     }
-    schema["properties"]["config"] = _obj(
+    schema["properties"]["config"] = closed_object(
         {"files": _STRINGS, "hash": _STRING},
         description="saved plan files only: the desired-state files the plan was made from",
     )
-    schema["properties"]["variables"] = _obj(
+    schema["properties"]["variables"] = closed_object(
         {
             "values": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
             "salt": _STRING,
@@ -229,7 +230,7 @@ def plan_schema() -> dict[str, Any]:
 
 def _cost_schema() -> dict[str, Any]:
     money = {"type": ["number", "null"], "minimum": 0}
-    pool = _obj(
+    pool = closed_object(
         {
             "machine_type": _STRING,
             "replica_count": _COUNT,
@@ -239,7 +240,7 @@ def _cost_schema() -> dict[str, Any]:
             "boot_disk_gb": _COUNT,
         }
     )
-    estimate = _obj(
+    estimate = closed_object(
         {
             "hourly_usd": {**money, "description": "USD per hour while it runs; null when a price is missing"},
             "max_usd": {**money, "description": "hourly_usd for hours_bound hours; null when a price is missing"},
@@ -254,7 +255,7 @@ def _cost_schema() -> dict[str, Any]:
             "notes": _STRINGS,
         }
     )
-    return _obj(
+    return closed_object(
         {
             "after": _nullable({**estimate, "description": "the job this change creates"}),
             "before": _nullable({**estimate, "description": "the job this change cancels, deletes or replaces"}),
@@ -266,7 +267,7 @@ def _cost_schema() -> dict[str, Any]:
 
 def drift_schema() -> dict[str, Any]:
     """JSON Schema of `drift_to_json(report)`."""
-    item = _obj(
+    item = closed_object(
         {
             "kind": {"enum": [k.value for k in DriftKind]},
             "address": _NULLABLE_STRING,
@@ -283,7 +284,7 @@ def drift_schema() -> dict[str, Any]:
             },
         }
     )
-    pending = _obj(
+    pending = closed_object(
         {
             "address": _STRING,
             "detail": _STRING,
@@ -295,7 +296,7 @@ def drift_schema() -> dict[str, Any]:
         },
         description="the configuration differs from what was last applied: not drift",
     )
-    schema = _obj(
+    schema = closed_object(
         {
             "format_version": {"const": DRIFT_FORMAT_VERSION},
             "planner_version": _STRING,
@@ -303,7 +304,7 @@ def drift_schema() -> dict[str, Any]:
             "created_at": _STRING,
             "has_drift": {"type": "boolean"},
             "summary": _drift_summary_schema(),
-            "coverage": _obj(
+            "coverage": closed_object(
                 {"managed": _COUNT, "seen": _COUNT},
                 description="live jobs labelled as managed by planner, of all live jobs read",
             ),

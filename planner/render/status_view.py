@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from planner.pricing.cost import usd
 from planner.render.jobstate import duration_text, paint_state, state_label
-from planner.render.json_view import SCHEMA_DIALECT, dump
+from planner.render.json_view import SCHEMA_DIALECT, closed_object, dump
 from planner.render.style import Style
 from planner.status import FAILURE_STATES, FORMAT_VERSION, MISSING, StatusReport
 
@@ -175,22 +175,10 @@ def transition_lines(
 # -- schema ---------------------------------------------------------------------------------------
 
 
-def _obj(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "required": sorted(properties),
-        "additionalProperties": False,
-    }
-    if description:
-        schema["description"] = description
-    return schema
-
-
 def status_schema() -> dict[str, Any]:
     """JSON Schema of `status_to_json(report)`."""
     nullable = {"type": ["string", "null"]}
-    job = _obj(
+    job = closed_object(
         {
             "address": {**nullable, "description": "the job's address; null for a labelled job without one"},
             "name": {**nullable, "description": "projects/P/locations/L/customJobs/ID; null if never created"},
@@ -228,13 +216,14 @@ def status_schema() -> dict[str, Any]:
             "no_price": {**nullable, "description": "why there is no rate (which price the book lacks)"},
         }
     )
-    location = _obj({"project": {"type": "string"}, "location": {"type": "string"}, "jobs": {"type": "integer",
-                                                                                               "minimum": 0}})
+    location = closed_object(
+        {"project": {"type": "string"}, "location": {"type": "string"}, "jobs": {"type": "integer", "minimum": 0}}
+    )
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "planner status",
         "description": "Output of `planner status --format json`.",
-        **_obj(
+        **closed_object(
             {
                 "format_version": {"type": "string", "pattern": r"^1\.\d+$"},
                 "planner_version": {"type": "string"},
