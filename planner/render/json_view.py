@@ -137,7 +137,9 @@ def _drift_summary_schema() -> dict[str, Any]:
 
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
-    summary = closed_object({a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action")
+    summary = closed_object(
+        {a.value.replace("-", "_"): _COUNT for a in Action}, description="number of changes per action"
+    )
     summary["required"] = [k for k in summary["required"] if k not in OPTIONAL_COUNTS]  # present when nonzero
     lifecycle = closed_object(
         {
