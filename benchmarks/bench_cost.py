@@ -18,8 +18,8 @@ from pathlib import Path
 from common import median
 
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired, DesiredJob
-from planner.plan import Plan, PlanOptions, make_plan
+from planner.config.model import Desired, DesiredJob
+from planner.plans.engine import Plan, PlanOptions, make_plan
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book
 from planner.refresh import Live, live_job

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench_validate import make_config
 
+from planner.config.validate import load_desired
 from planner.hardware import check_job, packaged_catalog
-from planner.validate import load_desired
 
 
 def main(argv: list[str] | None = None) -> int:

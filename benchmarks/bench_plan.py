@@ -32,10 +32,10 @@ from common import LOCATION, PROJECT, compile_planner, emulator_process, median,
 
 from planner.api import VertexClient
 from planner.canonical import canonical_spec, request_body, spec_hash
+from planner.config.validate import load_desired
 from planner.emulator import Emulator, EmulatorConfig
 from planner.state import LocalStore
 from planner.state.model import JobRecord, State
-from planner.validate import load_desired
 
 
 def main() -> int:

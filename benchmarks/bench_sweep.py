@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from planner.validate import load_desired
+from planner.config.validate import load_desired
 
 HEADER = """\
 version: 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from planner.validate import load_desired
+from planner.config.validate import load_desired
 
 HEADER = """\
 version: 1

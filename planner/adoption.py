@@ -21,11 +21,11 @@ from typing import Any, Protocol
 
 from planner import apimodel, gcloud
 from planner.canonical import canonical_spec
+from planner.config.validate import validate_documents
 from planner.errors import ApiError, UsageError
 from planner.generate import Generated, address_for, from_body, from_live
 from planner.refresh import LiveJob, live_job
 from planner.state.model import JobRecord, State
-from planner.validate import validate_documents
 
 ADDRESS = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from planner import apimodel, jsoncodec
-from planner.matrix import address_label
+from planner.config.matrix import address_label
 
 USER_FIELDS: Final = ("displayName", "labels", "jobSpec", "encryptionSpec")
 

@@ -105,10 +105,10 @@ def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
 
 
 def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[str] = ()) -> Any:
-    """The configuration's variables (planner.variables): PLANNER_VAR_<NAME> < --var-file (in order)
+    """The configuration's variables (planner.config.variables): PLANNER_VAR_<NAME> < --var-file (in order)
     < --var, later sources winning as in Terraform, checked against the files' declarations."""
     from planner import secrets
-    from planner.variables import gather, resolve
+    from planner.config.variables import gather, resolve
 
     values = resolve(list(paths), gather(pairs, var_files, settings.read().variables))
     secrets.register(values.sensitive_values())
@@ -281,7 +281,7 @@ def validate(
     paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str, **hardware: Any
 ) -> int:
     """Check desired-state files against the schema and the hardware catalog; nothing is sent anywhere."""
-    from planner.validate import load_desired
+    from planner.config.validate import load_desired
 
     try:
         desired = load_desired(
@@ -377,7 +377,7 @@ def _plan(
     targets: Sequence[str],
     replace: Sequence[str] = (),
 ) -> Planned:
-    from planner.workflow import read_and_plan
+    from planner.operations.plan import read_and_plan
 
     planned, prior = read_and_plan(
         client,
@@ -460,10 +460,10 @@ def _ci_context() -> dict[str, str]:
 @view_options
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
     """Show what apply would do."""
-    from planner.plan import plan_to_json
+    from planner.config.validate import load_desired
+    from planner.plans.engine import plan_to_json
+    from planner.plans.planfile import variables_entry, without_secrets
     from planner.render import render_plan
-    from planner.saved_plan import variables_entry, without_secrets
-    from planner.validate import load_desired
 
     variables = _variables(opts["variables"], opts["var_files"], paths)
     with _backend(opts) as backend, long_lived():
@@ -550,10 +550,10 @@ def apply_command(
 ) -> int:
     """Plan and carry it out, or carry out a saved plan exactly."""
     from planner.apply import ApplyOptions
-    from planner.plan import plan_from_json
+    from planner.config.validate import load_desired
+    from planner.operations.plan import refreshed
+    from planner.plans.engine import plan_from_json
     from planner.render import render_plan
-    from planner.validate import load_desired
-    from planner.workflow import refreshed
 
     color = _use_color(opts["no_color"])
     wait_seconds = _duration(wait_timeout, "--wait-timeout")
@@ -621,8 +621,8 @@ def _confirm() -> None:
 def _check_saved_plan(
     backend: Backend, client: Any, store: Any, plan: Any, doc: Mapping[str, Any], opts: Mapping[str, Any]
 ) -> tuple[Any, Any, Any]:
+    from planner.config.variables import gather
     from planner.operations.apply import check_saved_plan
-    from planner.variables import gather
 
     def given() -> Any:
         return gather(opts["variables"], opts["var_files"], settings.read().variables)
@@ -716,7 +716,7 @@ def _wait_after_apply(
     plan: Any, prior: Any, client: Any, store: Any, workspace: str, timeout: float | None, color: bool
 ) -> int:
     """`apply --wait`: follow the jobs this apply created until each ends; the exit code says how."""
-    from planner.plan import StepKind
+    from planner.plans.engine import StepKind
     from planner.render.progress import WaitView
     from planner.status import console_url
     from planner.watch import WatchedJob, wait_for_jobs
@@ -798,10 +798,10 @@ def drift_command(
     paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
 ) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
+    from planner.config.validate import load_desired
     from planner.drift import detect_drift
+    from planner.operations.plan import read_live
     from planner.render import render_drift
-    from planner.validate import load_desired
-    from planner.workflow import read_live
 
     with long_lived():
         variables = _variables(opts["variables"], opts["var_files"], paths)
@@ -859,10 +859,10 @@ def status_command(
     **opts: Any,
 ) -> int:
     """Show what every managed job is doing now, with its run time and console link (read only)."""
+    from planner.config.validate import load_desired
     from planner.pricing.prices import load_book
     from planner.render.status_view import render_status, transition_lines, watch_footer
     from planner.status import StatusFilter, parse_state_filter, read_status, state_changes
-    from planner.validate import load_desired
     from planner.watch import watch_status
 
     only = StatusFilter(tuple(addresses), frozenset(parse_state_filter(s) for s in job_states))
@@ -1008,7 +1008,7 @@ def _clock_time() -> str:
 @click.option("--show-sensitive", is_flag=True, help="Show env values a plan holds (a saved plan holds none).")
 def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_sensitive: bool) -> int:
     """Render a saved plan."""
-    from planner.plan import plan_from_json
+    from planner.plans.engine import plan_from_json
     from planner.render import render_plan
 
     plan = plan_from_json(_read_plan_file(planfile))

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from planner import __version__
 from planner.canonical import canonical_spec, spec_hash
-from planner.desired import Desired
+from planner.config.matrix import by_address as sweep_addresses
+from planner.config.model import Desired
 from planner.diff import FieldChange, field_changes, placement_changes, strip_paths
-from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob
 from planner.secrets import align
 from planner.state.model import State

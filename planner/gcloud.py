@@ -3,10 +3,10 @@
 The file gcloud takes is a CustomJobSpec in YAML. gcloud's own reference asks for camelCase
 keys, but files written for the Python SDK (and older docs) use snake_case, and both spell the
 worker pools either as a list or, for one pool, as a single mapping; all of these are read.
-`read_config` keeps every value's source position, so `planner.validate` checks the job it
+`read_config` keeps every value's source position, so `planner.config.validate` checks the job it
 becomes against the same schema as any desired-state file and reports problems at the
 gcloud file's own lines. Turning the job into desired-state YAML is `planner.generate`'s
-business; what is valid is `planner.validate`'s.
+business; what is valid is `planner.config.validate`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from planner import apimodel
+from planner.config.load import Document, Span, parse_document
 from planner.errors import ConfigError, Diagnostic, SourceLocation
-from planner.load import Document, Span, parse_document
 
 _SNAKE = re.compile(r"_([a-z0-9])")
 _ROOT: Span = (1, 1, 1, 1, None)

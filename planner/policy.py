@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from planner.errors import ConfigError, Diagnostic, PlannerError, SourceLocation, UsageError
-from planner.plan import Action, Plan
+from planner.plans.engine import Action, Plan
 from planner.pricing.cost import accelerator_counts, totals, usd
 
 # YAML key → (kind, description); kinds: regions/accelerators/labels are string lists, the rest numbers.
@@ -178,7 +178,7 @@ def _near(word: str, known: Iterable[str]) -> str | None:
 
 def load_policy_file(path: str) -> Policy:
     """--policy FILE: the rules at the top level of a YAML file, or under its `policy:` key."""
-    from planner.load import parse_document
+    from planner.config.load import parse_document
 
     try:
         raw = Path(path).read_bytes()
@@ -319,7 +319,7 @@ def config_policy(files: Sequence[str]) -> Policy:
     The files are read again, but only those with a top-level `policy:` line are parsed,
     so a large configuration without a policy costs one byte search per file.
     """
-    from planner.load import parse_document
+    from planner.config.load import parse_document
 
     combined = Policy()
     for name in files:

@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 from planner.apimodel import TERMINAL_STATES
-from planner.editor_schema import editor_schema
+from planner.config.editor_schema import editor_schema
+from planner.config.variables import declarations_schema
 from planner.errors import PlannerError, SourceLocation
-from planner.variables import declarations_schema
 
 FIELDS_FILE = "schemas/custom_jobs.fields.txt"
 OVERLAY_FILE = "schemas/overlay.yaml"
@@ -417,7 +417,7 @@ LIFECYCLE_SCHEMA: dict[str, Any] = {
 }
 
 
-# planner.templates and planner.matrix: expanded before validation, never sent to the API.
+# planner.config.templates and planner.config.matrix: expanded before validation, never sent to the API.
 SWEEP_PROPERTIES: dict[str, Any] = {
     "extends": {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
@@ -540,7 +540,7 @@ def generate(repo_root: Path) -> dict[str, str]:
     job = build_custom_job_schema(tables, overlay)
     strict = build_desired_state_schema(job)
     # The validator reads the copy inside the package, which is there however planner is installed.
-    # schemas/ holds the editors' version (planner.editor_schema: ${var.…} and defaults accepted);
+    # schemas/ holds the editors' version (planner.config.editor_schema: ${var.…} and defaults accepted);
     # `planner schema print` rebuilds it, and prints the packaged CustomJob copy, outside the repository.
     files = {
         CUSTOM_JOB_SCHEMA: dump(job),

@@ -1,6 +1,6 @@
 """Owns the run's secrets: which strings must never be printed, logged or written, and masking them.
 
-What is secret: the values of `sensitive: true` variables (planner.variables) and the values of
+What is secret: the values of `sensitive: true` variables (planner.config.variables) and the values of
 `env` entries (planner.diff says where those sit in a spec; this module masks them in any JSON
 document that holds specs). The CLI registers a run's sensitive values once, before anything
 is printed; every output path (rendered plans and reports, error messages, --debug logs, the

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from planner import __version__
 
-# PLANNER_VAR_<NAME> gives the variable NAME (planner.variables).
+# PLANNER_VAR_<NAME> gives the variable NAME (planner.config.variables).
 ENV_PREFIX = "PLANNER_VAR_"
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from planner import __version__, apimodel
 from planner.canonical import canonical_spec
-from planner.desired import Desired
+from planner.config.model import Desired
 from planner.errors import ApiError, UsageError
 from planner.pricing.cost import estimate
 from planner.pricing.prices import PriceBook

@@ -16,7 +16,7 @@ import yaml
 
 from planner.api import VertexClient
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired
+from planner.config.model import Desired
 from planner.emulator import Emulator
 from planner.state.model import JobRecord, ReleasedJob, State
 

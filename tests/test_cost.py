@@ -17,15 +17,15 @@ import jsonschema
 import pytest
 from plan_harness import CREATED_AT, client_for, seed_case
 
-from planner.desired import Desired, DesiredJob
+from planner.config.model import Desired, DesiredJob
+from planner.config.validate import load_desired
 from planner.emulator import ManualClock
 from planner.errors import UsageError
-from planner.plan import plan_to_json
+from planner.operations.plan import refresh_and_plan
+from planner.plans.engine import plan_to_json
 from planner.pricing.cost import annotate, estimate, footer, totals
 from planner.pricing.prices import STALE_DAYS, book_from_json, load_book
 from planner.render import render_plan
-from planner.validate import load_desired
-from planner.workflow import refresh_and_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ROOT / "tests" / "testdata" / "cost" / "prices.json"
@@ -275,7 +275,7 @@ def test_replace_and_delete_are_priced(tmp_path: Path, emulator_factory, book) -
 def test_unpriced_plan_documents_are_unchanged() -> None:
     job_ = DesiredJob("a", "p", "us-central1", job(pool("n1-standard-4")))
     desired = Desired(jobs={"a": job_})
-    from planner.plan import PlanOptions, make_plan
+    from planner.plans.engine import PlanOptions, make_plan
     from planner.refresh import Live
 
     plan = make_plan(desired, None, Live(jobs={}), PlanOptions())

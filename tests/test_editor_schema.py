@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from planner import schemagen
-from planner.load import parse_document
+from planner.config.load import parse_document
 
 REPO = Path(__file__).resolve().parents[1]
 EDITOR = json.loads((REPO / schemagen.DESIRED_STATE_SCHEMA).read_text())

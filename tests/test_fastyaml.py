@@ -1,4 +1,4 @@
-"""The values tier (planner.fastyaml) against the positional builder: same values or a decline,
+"""The values tier (planner.config.fast) against the positional builder: same values or a decline,
 and a large configuration loaded through it gives the builder's result and diagnostics."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_load_fuzz import mangled
 
-from planner import validate
+from planner.config import validate
+from planner.config.fast import fast_values
+from planner.config.load import parse_document
+from planner.config.validate import load_desired
 from planner.errors import ConfigError
-from planner.fastyaml import fast_values
-from planner.load import parse_document
-from planner.validate import load_desired
 
 
 def assert_same_or_declined(text: str) -> bool:

@@ -18,11 +18,11 @@ import yaml
 from cli_harness import Cli
 
 from planner.apimodel import canonical_duration
+from planner.config.validate import load_desired
 from planner.emulator import Emulator
 from planner.errors import ConfigError, UsageError
 from planner.hardware import HardwareOptions, load_catalog, packaged_catalog
 from planner.hardware.catalog import CATALOG_SOURCE, PACKAGED_CATALOG, build_catalog_document
-from planner.validate import load_desired
 
 REPO = Path(__file__).resolve().parent.parent
 TESTDATA = Path(__file__).parent / "testdata"

@@ -14,15 +14,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "planner"
 # Modules that do a command's work (read files, talk to the API, keep state, run the pipeline).
 STAGES = (
     "planner.cli",
-    "planner.load",
-    "planner.fastyaml",
-    "planner.validate",
-    "planner.templates",
-    "planner.variables",
+    "planner.config.load",
+    "planner.config.fast",
+    "planner.config.validate",
+    "planner.config.templates",
+    "planner.config.variables",
     "planner.refresh",
     "planner.apply",
-    "planner.workflow",
-    "planner.saved_plan",
+    "planner.operations.plan",
+    "planner.plans.planfile",
     "planner.gcloud",
     "planner.api",
     "planner.state.local",
@@ -45,7 +45,7 @@ IO_MODULES = (
     "click",
     *(stage for stage in STAGES if stage != "planner.refresh"),
 )
-# planner.plan still takes its live records (Live, LiveJob, fingerprint) from planner.refresh,
+# planner.plans.engine still takes its live records (Live, LiveJob, fingerprint) from planner.refresh,
 # whose Refresher does the listing: the records are values, and the engine never calls the API.
 
 
@@ -88,7 +88,7 @@ def test_the_rules_see_the_imports() -> None:
     """The reader itself: a rule over imports it cannot see could never fail."""
     assert "planner.cli" in imports("planner.__main__")  # a lazy import inside a function
     assert "click" in imports("planner.cli")
-    assert "planner.load" in imports("planner.fastyaml")
+    assert "planner.config.load" in imports("planner.config.fast")
     assert len(modules()) > 50
 
 
@@ -107,7 +107,7 @@ def test_views_import_no_stage(module: str) -> None:
     assert sorted(name for name in imports(module) if within(name, STAGES)) == []
 
 
-@pytest.mark.parametrize("module", ["planner.plan", "planner.staleness"])
+@pytest.mark.parametrize("module", ["planner.plans.engine", "planner.plans.staleness"])
 def test_the_planning_engine_does_no_io(module: str) -> None:
     assert sorted(name for name in imports(module) if within(name, IO_MODULES)) == []
     tree = ast.parse(modules()[module].read_text(encoding="utf-8"))

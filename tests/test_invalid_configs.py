@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from planner.config.validate import load_desired
 from planner.errors import ConfigError
-from planner.validate import load_desired
 
 INVALID = Path(__file__).parent / "testdata" / "invalid"
 CASES = sorted(p for p in INVALID.iterdir() if not p.name.startswith("."))

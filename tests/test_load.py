@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from planner.config.load import Document, load_documents, parse_document
 from planner.errors import ConfigError, SourceLocation, UsageError
-from planner.load import Document, load_documents, parse_document
 
 
 def parse(text: str | bytes) -> Document:

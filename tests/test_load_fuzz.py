@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner.config.validate import load_desired
 from planner.errors import ConfigError
-from planner.validate import load_desired
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = [

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from cli_harness import Cli, duplicates, labelled_jobs
 
-from planner import matrix
+from planner.config import matrix
+from planner.config.validate import load_desired
 from planner.errors import ConfigError
-from planner.validate import load_desired
 
 PROJECT, LOCATION = "demo-project", "us-central1"
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")

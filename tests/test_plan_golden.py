@@ -16,12 +16,12 @@ import jsonschema
 import pytest
 from plan_harness import CREATED_AT, client_for, load_case, seed_case
 
+from planner.config.validate import load_desired
 from planner.emulator import ManualClock
 from planner.errors import PlanRefusedError
-from planner.plan import plan_to_json
+from planner.operations.plan import refresh_and_plan
+from planner.plans.engine import plan_to_json
 from planner.render import render_plan
-from planner.validate import load_desired
-from planner.workflow import refresh_and_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted(p for p in (ROOT / "tests" / "testdata" / "plan").iterdir() if (p / "case.yaml").exists())

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.errors import PlanRefusedError
-from planner.plan import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
+from planner.plans.engine import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
 from planner.refresh import Live, LiveJob, live_job
 from planner.state.model import JobRecord, State
 

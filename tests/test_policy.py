@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from cli_harness import Cli
 
-from planner.desired import Desired, DesiredJob
+from planner.config.model import Desired, DesiredJob
 from planner.errors import ConfigError
-from planner.plan import Plan, PlanOptions, make_plan
+from planner.plans.engine import Plan, PlanOptions, make_plan
 from planner.policy import Policy, Violation, check, load_policy_file, max_cost_policy
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book

@@ -10,10 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from planner.desired import Lifecycle, OnRemove
+from planner.config.model import Lifecycle, OnRemove
 from planner.diff import MASK, FieldChange
 from planner.errors import PlannerError
-from planner.plan import Action, Plan, Reason, ResourceChange, Step, StepKind, plan_to_json
+from planner.plans.engine import Action, Plan, Reason, ResourceChange, Step, StepKind, plan_to_json
 from planner.render import render_plan
 from planner.render.json_view import plan_schema
 from planner.render.markdown import code, escape

@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
-from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.drift import OPTIONAL_KINDS, DriftKind, detect_drift
-from planner.plan import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
+from planner.plans.engine import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
 from planner.refresh import Live, LiveJob, live_job
 from planner.render import render_drift, render_plan
 from planner.render.json_view import drift_schema, drift_to_json, format_schema, plan_schema

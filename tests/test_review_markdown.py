@@ -17,17 +17,17 @@ from test_cost import OLD_A100, OLD_T4, PRICES
 
 from planner.apimodel import LABEL_ADDRESS, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY_VALUE
 from planner.canonical import canonical_spec, spec_hash
-from planner.desired import Desired, DesiredJob
+from planner.config.model import Desired, DesiredJob
+from planner.config.validate import load_desired
 from planner.emulator import ManualClock
-from planner.plan import PlanOptions, make_plan
+from planner.operations.plan import refresh_and_plan
+from planner.plans.engine import PlanOptions, make_plan
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book
 from planner.refresh import Live, live_job
 from planner.render import render_plan
 from planner.render.markdown import DETAILS_BUDGET
 from planner.state.model import JobRecord, State
-from planner.validate import load_desired
-from planner.workflow import refresh_and_plan
 
 GITHUB_LIMIT = 65_536
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.desired import OnRemove
+from planner.config.model import OnRemove
+from planner.config.validate import _schemas, _valid, check_field_path, config_hash, load_desired
 from planner.errors import ConfigError, SourceLocation
-from planner.validate import _schemas, _valid, check_field_path, config_hash, load_desired
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_harness import Cli, labelled_jobs
 
-from planner.variables import Given, Values, declarations_block, gather, resolve
+from planner.config.variables import Given, Values, declarations_block, gather, resolve
 
 DECLARED = """\
 version: 1

@@ -1,4 +1,4 @@
-"""Applying a saved plan: refuse it when stale (planner.staleness says why), else give back the
+"""Applying a saved plan: refuse it when stale (planner.plans.staleness says why), else give back the
 plan with its specs re-derived from the configuration and the state and live jobs to apply on.
 
 No click and no printing: the CLI gathers the variables and shows the plan and progress.
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from planner.errors import StalePlanError
-from planner.staleness import live_reasons, state_reasons
+from planner.plans.staleness import live_reasons, state_reasons
 
 
 def check_saved_plan(
@@ -24,10 +24,10 @@ def check_saved_plan(
 ) -> tuple[Any, Any, Any]:
     """(plan, prior state, live jobs) for a saved plan that is not stale; StalePlanError otherwise.
     `given` gathers the variables given now (reading var files), only once the state matches."""
-    from planner.plan import live_entries
+    from planner.operations.plan import read_live
+    from planner.plans.engine import live_entries
+    from planner.plans.planfile import reread
     from planner.refresh import fingerprint
-    from planner.saved_plan import reread
-    from planner.workflow import read_live
 
     prior = store.read()
     problems = state_reasons(plan, prior)

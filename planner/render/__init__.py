@@ -1,7 +1,7 @@
 """Views: plans and drift reports rendered as text, markdown or JSON; the CLI prints them.
 
 Pure functions. Every view is built from the one JSON document of the model
-(`planner.plan.plan_to_json`, `json_view.drift_to_json`), so env values are masked
+(`planner.plans.engine.plan_to_json`, `json_view.drift_to_json`), so env values are masked
 the same way everywhere unless show_sensitive.
 """
 
@@ -12,7 +12,7 @@ from typing import Final
 
 from planner.drift import DriftReport
 from planner.errors import PlannerError
-from planner.plan import Plan, plan_to_json
+from planner.plans.engine import Plan, plan_to_json
 from planner.render.cost_view import priced
 from planner.render.json_view import drift_to_json, dump
 from planner.render.markdown import render_drift_markdown, render_plan_markdown

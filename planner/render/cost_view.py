@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from planner.matrix import sweep_base
+from planner.config.matrix import sweep_base
 from planner.pricing.cost import Totals, footer, totals, usd
 from planner.render.style import ACTION_SYMBOLS, Style
 

@@ -1,6 +1,6 @@
 """The JSON view: the versioned documents behind every rendering, and their JSON Schemas.
 
-A plan's document comes from `planner.plan.plan_to_json`; the drift document is built
+A plan's document comes from `planner.plans.engine.plan_to_json`; the drift document is built
 here. The text and markdown views render these same documents. The schemas in
 `schemas/` are `format_schema(plan_schema())` and `format_schema(drift_schema())`.
 """
@@ -13,8 +13,8 @@ from typing import Any, Final
 from planner.diff import FieldChange
 from planner.drift import FORMAT_VERSION as DRIFT_FORMAT_VERSION
 from planner.drift import OPTIONAL_KINDS, ConfigPending, DriftItem, DriftKind, DriftReport
-from planner.plan import FORMAT_VERSION as PLAN_FORMAT_VERSION
-from planner.plan import OPTIONAL_COUNTS, Action, Plan, Reason, StepKind, plan_to_json
+from planner.plans.engine import FORMAT_VERSION as PLAN_FORMAT_VERSION
+from planner.plans.engine import OPTIONAL_COUNTS, Action, Plan, Reason, StepKind, plan_to_json
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 

@@ -2,7 +2,7 @@
 
 `+ train[…]  create  6 jobs, 6 × L4 SPOT` instead of six lines; the per-job blocks below the
 summary still show every job. Works on the plan's JSON document, like every view, and knows
-sweeps only by their address (`planner.matrix.sweep_base`).
+sweeps only by their address (`planner.config.matrix.sweep_base`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from planner.matrix import sweep_base
+from planner.config.matrix import sweep_base
 
 _SCHEDULING_SHOWN = frozenset({"SPOT", "FLEX_START"})
 

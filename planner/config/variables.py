@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from planner.config.load import Span, parse_document, resolve_paths
 from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
-from planner.load import Span, parse_document, resolve_paths
 from planner.settings import ENV_PREFIX
 
 TYPES = ("string", "integer", "number", "boolean")

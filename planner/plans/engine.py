@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from planner import __version__, apimodel
 from planner.canonical import canonical_spec, spec_hash
-from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.config.matrix import by_address as sweep_addresses
+from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.diff import (
     FieldChange,
     field_changes,
@@ -26,7 +27,6 @@ from planner.diff import (
     strip_paths,
 )
 from planner.errors import PlanRefusedError
-from planner.matrix import by_address as sweep_addresses
 from planner.refresh import Live, LiveJob, fingerprint
 from planner.state.model import JobRecord, ReleasedJob, State
 

@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
-from planner import fastyaml, jsoncodec, templates
+from planner import jsoncodec
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
-from planner.desired import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.errors import ConfigError, Diagnostic, SourceLocation
-from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
-from planner.load import (
+from planner.config import fast as fastyaml
+from planner.config import templates
+from planner.config.load import (
     Document,
     Span,
     find_span,
@@ -38,7 +37,7 @@ from planner.load import (
     resolve_paths,
     resolve_plain_scalar,
 )
-from planner.messages import (
+from planner.config.messages import (
     SECRET_PATH,
     SIMPLE_KEY,
     check_field_path,
@@ -48,15 +47,18 @@ from planner.messages import (
     schema_message,
     unknown_field,
 )
-from planner.variables import as_values, typed_reference
-from planner.variables import missing_message as variables_missing_message
+from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.config.variables import as_values, typed_reference
+from planner.config.variables import missing_message as variables_missing_message
+from planner.errors import ConfigError, Diagnostic, SourceLocation
+from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
 # A generated copy of schemas/desired-state.schema.json, shipped inside the package.
-SCHEMA_DIR = Path(__file__).resolve().parent / "data"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data"
 DESIRED_STATE_SCHEMA = "desired-state.schema.json"
 
 BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
@@ -139,11 +141,11 @@ def load_desired(
     the packaged catalog, strict); warnings come back in `Desired.warnings`.
 
     Check fast, explain slow: a large configuration is first read by the values tier
-    (`planner.fastyaml`) and validated without positions; whenever that tier declines a
+    (`planner.config.fast`) and validated without positions; whenever that tier declines a
     file, or validation finds anything at all to say, the files are loaded again by the
     positional builder, which words every problem.
     """
-    variables = as_values(paths, variables)  # declared variables: defaults, types (planner.variables)
+    variables = as_values(paths, variables)  # declared variables: defaults, types (planner.config.variables)
     desired = _load_values(paths, variables, hardware)
     if desired is None:
         # Every file is checked: one with a YAML syntax error does not hide the others' problems.
@@ -345,7 +347,7 @@ class _Validation:
         jobs: dict[str, DesiredJob],
         defined_at: dict[str, SourceLocation],
     ) -> None:
-        """A job with `extends:` or `matrix:` (see planner.templates), validated as the jobs it makes."""
+        """A job with `extends:` or `matrix:` (see planner.config.templates), validated as the jobs it makes."""
         key_loc = doc.location(job_span, key=True)
         for item in templates.expand_job(doc, address, job, job_span, defaults, defaults_span, _merge, self.report):
             if item.address in defined_at and item.address != address:

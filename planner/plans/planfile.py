@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.canonical import canonical_spec
-from planner.desired import Desired
+from planner.config.model import Desired
+from planner.config.variables import Declaration, Given, Values, values_for
 from planner.errors import ConfigError, Diagnostic, UsageError
-from planner.plan import Plan, desired_hashes
+from planner.plans.engine import Plan, desired_hashes
 from planner.secrets import mask_data
 from planner.state.model import State
-from planner.variables import Declaration, Given, Values, values_for
 
 SOURCE = "the saved plan"
 
@@ -148,8 +148,8 @@ def reread(
     its configuration."""
     from pathlib import Path
 
-    from planner.validate import load_desired
-    from planner.variables import read_declarations
+    from planner.config.validate import load_desired
+    from planner.config.variables import read_declarations
 
     config = doc.get("config") or {}
     files = [f for f in config.get("files", []) if isinstance(f, str)]

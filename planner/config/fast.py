@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 import ryml
 
-from planner.load import resolve_plain_scalar
+from planner.config.load import resolve_plain_scalar
 
 # Characters, or spellings, whose reading this tier does not vouch for (see the module docstring),
 # found by substring tests: one regular expression with alternatives reads 4 MB ten times slower.

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from planner.load import Span, find_span
+from planner.config.load import Span, find_span
 
 # A sweep over more jobs than this needs `maxJobs:` raised explicitly.
 DEFAULT_MAX_JOBS = 1000

@@ -9,10 +9,10 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from planner.desired import Desired
+from planner.config.matrix import address_label, expand_targets
+from planner.config.model import Desired
 from planner.errors import UsageError
-from planner.matrix import address_label, expand_targets
-from planner.plan import Plan, PlanOptions, desired_hashes, make_plan
+from planner.plans.engine import Plan, PlanOptions, desired_hashes, make_plan
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
 
@@ -136,7 +136,7 @@ def _spec_needed(
     hash (a job cannot change after create), it runs where the configuration says, and no
     ignoreChanges asks for a field comparison."""
 
-    # A sweep's jobs carry a label value, not their address (planner.matrix.address_label).
+    # A sweep's jobs carry a label value, not their address (planner.config.matrix.address_label).
     labelled = {address_label(a): a for a in desired.jobs if "[" in a}
 
     def needed(job: LiveJob) -> bool:

@@ -3,7 +3,7 @@
 A file's top-level ``templates:`` holds partial jobs by name; a job's ``extends: NAME`` (or a list
 of names) stacks them in order, then the file's ``defaults``, then the job itself (a later layer
 wins, mappings merge deeply, lists replace, as with defaults). A template may extend other
-templates. The merged job's ``matrix:`` is then expanded by `planner.matrix`. What comes out is
+templates. The merged job's ``matrix:`` is then expanded by `planner.config.matrix`. What comes out is
 an ordinary job for `validate`, whose values keep their source positions: a value taken from a
 template is reported at the template's line, and `attribute` adds which job used it.
 """
@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner import matrix
+from planner.config import matrix
+from planner.config.load import Document, Span, find_span
 from planner.errors import Diagnostic, SourceLocation
-from planner.load import Document, Span, find_span
 
 KEYS = ("extends", *matrix.KEYS)  # job keys handled here, never part of the job itself
 

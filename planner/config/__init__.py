@@ -1,0 +1,1 @@
+"""The desired state: YAML files → variables, templates, sweeps, schema checks → the Desired model."""
