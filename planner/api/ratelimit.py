@@ -2,7 +2,7 @@
 
 Vertex AI quotas are per project and region, with job submissions counted apart from
 other requests, so each (project, location) has two buckets: `create` and `request`.
-A bucket starts unlimited (requests) or in slow start from a high rate (creates), is
+A bucket starts unlimited, is
 lowered multiplicatively when Vertex answers 429 RESOURCE_EXHAUSTED, then raised
 additively as requests succeed. Fixed caps are optional. The limiter only paces;
 retrying is the client's business.
@@ -37,11 +37,10 @@ class Ticket:
 class AimdSettings:
     """How a bucket adapts (rates in requests/second).
 
-    - Start: `request` buckets are unlimited; `create` buckets start at
-      `initial_create_rate` and, until their first 429, grow by `slow_start_growth`
-      (10 %) per slot granted, so a burst of submissions is spread over a few tenths of a
-      second instead of hitting a window quota all at once, yet an unthrottled run
-      is unlimited after some 50 creates. None makes creates start unlimited too.
+    - Start: every bucket is unlimited. Vertex AI counts its quotas per minute, so
+      spreading the first creates over a few tenths of a second (a slow start) would
+      not keep a burst under one; it only delayed every apply by about half a second.
+      The first 429 sets the rate from what succeeded in the last `estimate_window`.
     - Decrease: on a 429 the rate becomes `decrease_factor` × the lower of the current
       rate and the successes of the last `estimate_window` seconds, and the bucket
       pauses for Retry-After (or one interval). One decrease per episode: 429s for
@@ -58,8 +57,6 @@ class AimdSettings:
     max_step_fraction: float = 0.1
     throttle_share: float = 0.15
     share_weight: float = 0.1
-    initial_create_rate: float | None = 20.0
-    slow_start_growth: float = 0.1
     min_rate: float = 0.1
     fallback_rate: float = 1.0
     unlimited_above: float = 1000.0
@@ -68,12 +65,11 @@ class AimdSettings:
 
 
 class _Bucket:
-    __slots__ = ("cap", "epoch", "next_free", "paused_until", "rate", "recent_ok", "slow_start", "throttle_share")
+    __slots__ = ("cap", "epoch", "next_free", "paused_until", "rate", "recent_ok", "throttle_share")
 
-    def __init__(self, cap: float | None, initial_rate: float | None) -> None:
+    def __init__(self, cap: float | None) -> None:
         self.cap = cap
-        self.rate = initial_rate  # adaptive rate; None = not limited (a cap may still apply)
-        self.slow_start = initial_rate is not None
+        self.rate: float | None = None  # adaptive rate; None = not limited (a cap may still apply)
         self.next_free = -math.inf
         self.paused_until = -math.inf
         self.epoch = 0
@@ -111,7 +107,6 @@ class RateLimiter:
             CREATE: None if max_creates_per_minute is None else max_creates_per_minute / 60.0,
         }
         self.settings = settings or AimdSettings()
-        self._initial: dict[Kind, float | None] = {REQUEST: None, CREATE: self.settings.initial_create_rate}
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -121,7 +116,7 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         if bucket is None:
             kind = key[2]
-            bucket = self._buckets[key] = _Bucket(self._caps[kind], self._initial[kind])
+            bucket = self._buckets[key] = _Bucket(self._caps[kind])
         return bucket
 
     def acquire(self, project: str, location: str, kind: Kind) -> Ticket:
@@ -140,8 +135,6 @@ class RateLimiter:
                 if rate is not None:
                     at = max(at, bucket.next_free)
                     bucket.next_free = at + 1.0 / rate
-                    if bucket.slow_start and bucket.rate is not None:
-                        self._grow_slow_start(bucket)
                 epoch = bucket.epoch
             wait = at - now
             if wait <= 0:
@@ -152,7 +145,7 @@ class RateLimiter:
                     return Ticket(key, at, epoch)
 
     def on_success(self, ticket: Ticket) -> None:
-        """A request of this bucket got a non-429 answer: slow start or additive increase."""
+        """A request of this bucket got a non-429 answer: additive increase."""
         settings = self.settings
         with self._lock:
             bucket = self._bucket(ticket.key)
@@ -164,18 +157,10 @@ class RateLimiter:
             while recent and recent[0] < horizon:
                 recent.popleft()
             rate = bucket.rate
-            if rate is None or bucket.slow_start:
-                return  # slow start grows as slots are granted (`acquire`)
+            if rate is None:
+                return
             rate += min(settings.increase_per_second / rate, settings.max_step_fraction * rate)
             bucket.rate = None if rate >= settings.unlimited_above else rate
-
-    def _grow_slow_start(self, bucket: _Bucket) -> None:
-        # Per slot granted, not per answer: parallel workers reserve slots ahead of the
-        # answers, and growth per answer would space every reserved slot at the starting
-        # rate (sixteen workers: the first 40 creates took 1.5 s instead of 0.5 s). A 429
-        # ends slow start from the measured rate either way.
-        rate = (bucket.rate or 0.0) * (1.0 + self.settings.slow_start_growth)
-        bucket.rate = None if rate >= self.settings.unlimited_above else rate
 
     def on_throttled(self, ticket: Ticket, retry_after: float | None = None) -> None:
         """A request of this bucket was answered 429: maybe decrease the rate and pause the bucket."""
@@ -187,7 +172,7 @@ class RateLimiter:
             bucket.throttle_share = bucket.throttle_share * (1.0 - w) + w
             if ticket.epoch != bucket.epoch:
                 return  # this episode was already answered by a decrease
-            limited = bucket.rate is not None and not bucket.slow_start
+            limited = bucket.rate is not None
             if limited and bucket.throttle_share < settings.throttle_share:
                 return  # a stray 429 in a mostly successful stream
             horizon = now - settings.estimate_window
@@ -199,7 +184,6 @@ class RateLimiter:
                 base = min(current, measured) if measured > 0 else current
             new_rate = max(settings.min_rate, base * settings.decrease_factor)
             bucket.rate = new_rate
-            bucket.slow_start = False
             bucket.recent_ok.clear()
             bucket.epoch += 1
             pause = retry_after if retry_after is not None else 1.0 / new_rate
