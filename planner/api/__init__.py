@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-import google.auth
-import google.auth.credentials
-import google.auth.exceptions
 import httpx
 
-from planner.api.auth import CLOUD_PLATFORM_SCOPE, GoogleAuth, HttpxAuthRequest
 from planner.api.client import (
     API_CLIENT_HEADER,
     DEFAULT_REQUEST_TIMEOUT,
@@ -29,6 +25,11 @@ from planner.api.endpoint import Endpoint, is_loopback_host, parse_endpoint
 from planner.api.ratelimit import CREATE, REQUEST, AimdSettings, RateLimiter, Ticket
 from planner.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from planner.errors import UsageError
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+    from planner.api.auth import CLOUD_PLATFORM_SCOPE, GoogleAuth, HttpxAuthRequest
 
 __all__ = [
     "API_CLIENT_HEADER",
@@ -54,6 +55,19 @@ __all__ = [
     "parse_error_body",
     "parse_retry_after",
 ]
+
+# google-auth is imported only where credentials are used: an anonymous loopback endpoint
+# (the emulator) never needs it, and importing it costs every such run some 25 ms.
+_AUTH_NAMES: Final = frozenset({"CLOUD_PLATFORM_SCOPE", "GoogleAuth", "HttpxAuthRequest"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _AUTH_NAMES:
+        from planner.api import auth
+
+        return getattr(auth, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # apply runs up to --parallelism requests at once; keep a connection for each, with headroom.
 POOL_SIZE: Final = 32
@@ -98,6 +112,7 @@ def _application_default_credentials(request: HttpxAuthRequest) -> google.auth.c
     google-auth would also look up an external account's project ID (an STS exchange
     and a Resource Manager call) that planner does not need.
     """
+    import google.auth
     from google.auth import _cloud_sdk, environment_vars
 
     path = os.environ.get(environment_vars.CREDENTIALS, "")  # a missing file is an error, as in google-auth
@@ -121,6 +136,11 @@ def _credentials(
     quota_project: str | None,
     request: HttpxAuthRequest,
 ) -> google.auth.credentials.Credentials:
+    import google.auth.credentials
+    import google.auth.exceptions
+
+    from planner.api.auth import CLOUD_PLATFORM_SCOPE
+
     if explicit is not None:
         creds = explicit
     else:
@@ -177,6 +197,8 @@ def build_client(
     if ep.anonymous:
         auth: GoogleAuth | None = None
     else:
+        from planner.api.auth import GoogleAuth, HttpxAuthRequest
+
         token_http = httpx.Client(timeout=min(timeout, 30.0))
         try:
             creds = _credentials(credentials, impersonate_service_account, quota_project, HttpxAuthRequest(token_http))

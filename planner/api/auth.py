@@ -21,6 +21,7 @@ import google.auth.exceptions
 import google.auth.transport
 import httpx
 
+from planner.api.endpoint import redact_url
 from planner.errors import ApiError
 
 CLOUD_PLATFORM_SCOPE: Final = "https://www.googleapis.com/auth/cloud-platform"
@@ -33,12 +34,6 @@ log = logging.getLogger(__name__)
 def _utcnow() -> datetime.datetime:
     # google-auth keeps `expiry` as a naive UTC datetime.
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
-def redact_url(url: httpx.URL | str) -> str:
-    """scheme://host[:port]/path of a URL: no query string, no user info."""
-    u = httpx.URL(url) if isinstance(url, str) else url
-    return str(u.copy_with(query=None, fragment=None, username=None, password=None))
 
 
 class _AuthResponse(google.auth.transport.Response):

@@ -21,9 +21,8 @@ from typing import Any, Final
 import httpx
 
 from planner import __version__
-from planner.api.auth import redact_url
 from planner.api.deadline import Deadlines
-from planner.api.endpoint import Endpoint, parse_endpoint
+from planner.api.endpoint import Endpoint, parse_endpoint, redact_url
 from planner.api.ratelimit import CREATE, REQUEST, Kind, RateLimiter, Ticket
 from planner.api.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from planner.apimodel import API_VERSION

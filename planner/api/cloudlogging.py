@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final
 
-from planner.api.auth import redact_url
 from planner.api.client import VertexClient, _Call
+from planner.api.endpoint import redact_url
 from planner.errors import ApiError
 
 LOGGING_BASE_URL: Final = "https://logging.googleapis.com"

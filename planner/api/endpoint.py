@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+import httpx
+
 from planner.errors import UsageError
 
 GLOBAL_BASE_URL: Final = "https://aiplatform.googleapis.com"
@@ -92,3 +94,9 @@ def parse_endpoint(url: str | None) -> Endpoint:
     if port is not None:
         netloc += f":{port}"
     return Endpoint(override=f"{scheme}://{netloc}{path}", anonymous=(scheme == "http"))
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """scheme://host[:port]/path of a URL: no query string, no user info."""
+    u = httpx.URL(url) if isinstance(url, str) else url
+    return str(u.copy_with(query=None, fragment=None, username=None, password=None))
