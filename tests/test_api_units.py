@@ -486,3 +486,17 @@ def test_build_client_impersonation_and_quota_project() -> None:
         client.close()
     anonymous = build_client(endpoint="https://vertex.example.com", credentials=AnonymousCredentials())
     anonymous.close()
+
+
+def test_an_anonymous_loopback_client_never_imports_google_auth() -> None:
+    """The emulator needs no credentials, so no run against it pays for importing google-auth."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, planner.cli, planner.api\n"
+        "planner.api.build_client(endpoint='http://127.0.0.1:9').close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('google.auth')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
