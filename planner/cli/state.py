@@ -1,4 +1,5 @@
-"""State and adoption: state list/show/rm/forget-released/restore, import, export, force-unlock."""
+"""State and adoption commands' flags and output: state list/show/rm/forget-released/restore,
+import, export, force-unlock; what they do is planner.operations.state's."""
 
 from __future__ import annotations
 
