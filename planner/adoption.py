@@ -2,8 +2,9 @@
 
 The operations behind `planner import --from-gcloud-config`, `import ADDR JOB --generate-config`,
 `import --all-unmanaged --generate-config DIR` and `export ADDR --gcloud-config`. They take the
-API client and state they need and return what they made; the CLI reads flags, holds the
-lock and prints. File formats are `planner.gcloud`'s and `planner.generate`'s.
+API client and state they need and return what they made; planner.operations.state holds the
+lock and writes the state, the CLI reads flags and prints. File formats are `planner.gcloud`'s
+and `planner.generate`'s.
 
 Identity: labels cannot be added to a CustomJob after create, so an adopted job that planner
 did not create carries no planner labels. It is known by its name in state alone (refresh

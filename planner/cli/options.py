@@ -19,6 +19,7 @@ from planner.errors import (
 )
 from planner.operations.backend import (
     Backend,
+    explicit_state,
 )
 
 DEFAULT_WAIT_TIMEOUT = "10m"
@@ -253,9 +254,4 @@ def _read_plan_file(path: str) -> dict[str, Any]:
     return doc
 
 
-def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
-    """A state that --state (or PLANNER_STATE) names must exist for commands that only read it:
-    a mistyped path would otherwise read as an empty state ("No drift")."""
-    if state is None and backend.state_spec:
-        raise UsageError(f"no state at {store.description}", hint="check --state / PLANNER_STATE")
-    return state
+_explicit_state = explicit_state  # planner.cli.observe's name for it (the rule is planner.operations.backend's)

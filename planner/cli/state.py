@@ -1,34 +1,20 @@
-"""State and adoption: state list/show/rm/forget-released/restore, import, export, force-unlock."""
+"""State and adoption commands' flags and output: state list/show/rm/forget-released/restore,
+import, export, force-unlock; what they do is planner.operations.state's."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from planner.cli.app import cli
-from planner.cli.options import (
-    DEFAULT_LOCK_TIMEOUT,
-    _backend,
-    _backend_of,
-    _emit,
-    _explicit_state,
-    _without,
-    backend_options,
-)
-from planner.errors import (
-    EXIT_OK,
-    ApiError,
-    UsageError,
-)
-from planner.operations.backend import (
-    Backend,
-    locked,
-    signals_deferred,
-)
+from planner.cli.options import DEFAULT_LOCK_TIMEOUT, _backend, _backend_of, _emit, _without, backend_options
+from planner.errors import EXIT_OK
+from planner.operations import state as ops
+from planner.operations.backend import Backend
 
 
 @cli.group("state")
@@ -52,9 +38,18 @@ def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 _state_read_options = _without(_state_backend_options, "lock_timeout")
 
 
-def _state_backend(opts: Mapping[str, Any]) -> Backend:
-    full = {"emulator": False, "endpoint": None, **opts}
-    return _backend_of(full)
+@contextmanager
+def _state_backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
+    """The Backend of a state command: its state only (no API flags)."""
+    backend = _backend_of({"emulator": False, "endpoint": None, **opts})
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _write(text: str, path: str) -> None:
+    _emit(text, path, quiet=True)
 
 
 @state_group.command("list")
@@ -62,15 +57,13 @@ def _state_backend(opts: Mapping[str, Any]) -> Backend:
 @_state_read_options
 def state_list(released: bool = False, **opts: Any) -> int:
     """List the addresses in state (or, with --released, the jobs planner let go)."""
-    backend = _state_backend(opts)
-    store = backend.store()
-    state = _explicit_state(backend, store, store.read())
-    if released:
-        for name, job in sorted((state.released if state else {}).items()):
-            click.echo(f"{job.address}\t{name}\t{job.how}\t{job.released_at}")
-        return EXIT_OK
-    for address, record in sorted((state.jobs if state else {}).items()):
-        click.echo(f"{address}\t{record.name}\t{record.last_state}")
+    with _state_backend(opts) as backend:
+        if released:
+            for job in ops.list_released(backend):
+                click.echo(f"{job.address}\t{job.name}\t{job.how}\t{job.released_at}")
+        else:
+            for record in ops.list_records(backend):
+                click.echo(f"{record.address}\t{record.name}\t{record.last_state}")
     return EXIT_OK
 
 
@@ -81,29 +74,10 @@ def state_list(released: bool = False, **opts: Any) -> int:
 def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) -> int:
     """Forget released jobs for good (JOBS: job names or addresses); plans warn about them again
     while they still exist, so delete them first."""
-    if not jobs and not forget_all:
-        raise UsageError("name the released jobs to forget (job names or addresses), or pass --all")
-    backend = _state_backend(opts)
-    store = backend.store()
-    with locked(store, "state forget-released", backend.lock_timeout):
-        state = store.read()
-        released = state.released if state is not None else {}
-        names = sorted(released) if forget_all else []
-        missing = []
-        for wanted in jobs:
-            found = [n for n, j in released.items() if wanted in (n, j.address)]
-            if not found:
-                missing.append(wanted)
-            names += found
-        if missing:
-            raise UsageError(f"not released in state: {', '.join(missing)}")
-        if state is None or not names:
-            return EXIT_OK
-        for name in names:
-            state = state.without_released(name)
-        with signals_deferred():
-            store.write(state)
-    for name in sorted(set(names)):
+    ops.check_forget_released(jobs, forget_all)
+    with _state_backend(opts) as backend:
+        names = ops.forget_released(backend, jobs, forget_all)
+    for name in names:
         click.echo(f"Forgot released job {name}.")
     return EXIT_OK
 
@@ -113,16 +87,8 @@ def state_forget_released(jobs: tuple[str, ...], forget_all: bool, **opts: Any) 
 @_state_read_options
 def state_show(address: str, **opts: Any) -> int:
     """Show one address's record."""
-    from planner.secrets import show_at_rest
-    from planner.state.fileformat import record_to_json
-
-    backend = _state_backend(opts)
-    state = backend.store().read()
-    if state is None or address not in state.jobs:
-        raise UsageError(f"{address}: not in state")
-    doc = record_to_json(state.jobs[address])
-    doc["spec"] = show_at_rest(doc.get("spec"))  # record_to_json keeps env values only as digests
-    click.echo(json.dumps({"address": address, **doc}, indent=2, sort_keys=True))
+    with _state_backend(opts) as backend:
+        click.echo(json.dumps(ops.show_record(backend, address), indent=2, sort_keys=True))
     return EXIT_OK
 
 
@@ -131,19 +97,9 @@ def state_show(address: str, **opts: Any) -> int:
 @_state_backend_options
 def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
     """Forget addresses (the jobs themselves are left alone)."""
-    backend = _state_backend(opts)
-    store = backend.store()
-    with locked(store, "state rm", backend.lock_timeout):
-        state = store.read()
-        missing = [a for a in addresses if state is None or a not in state.jobs]
-        if missing:
-            raise UsageError(f"not in state: {', '.join(missing)}")
-        assert state is not None
-        for address in addresses:
-            state = state.without_job(address)
-        with signals_deferred():
-            store.write(state)
-    for address in addresses:
+    with _state_backend(opts) as backend:
+        removed = ops.remove_records(backend, addresses)
+    for address in removed:
         click.echo(f"Removed {address} from state.")
     return EXIT_OK
 
@@ -152,16 +108,10 @@ def state_rm(addresses: tuple[str, ...], **opts: Any) -> int:
 @_state_backend_options
 def state_restore(**opts: Any) -> int:
     """Put the state's .backup back where the state file is missing (or corrupt)."""
-    from planner.state import LocalStore
-
-    backend = _state_backend(opts)
-    store = backend.store()
-    if not isinstance(store, LocalStore):
-        raise UsageError("state restore works on a local state file; for gs:// copy the backup object back")
-    with locked(store, "state restore", backend.lock_timeout), signals_deferred():
-        state = store.restore_backup()
-    jobs = len(state.jobs)
-    click.echo(f"Restored {store.description} from {store.backup_path} (serial {state.serial}, {jobs} jobs).")
+    with _state_backend(opts) as backend:
+        r = ops.restore_backup(backend)
+    jobs = len(r.state.jobs)
+    click.echo(f"Restored {r.description} from {r.backup_path} (serial {r.state.serial}, {jobs} jobs).")
     return EXIT_OK
 
 
@@ -183,63 +133,36 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
     Or: --from-gcloud-config FILE --address ADDR converts a gcloud config file into a job in a
     desired-state file (nothing is sent or recorded); --all-unmanaged --generate-config DIR
     adopts every unlabelled job of --project/--region."""
-    import re
-
-    from planner.refresh import live_job
-    from planner.state import JobRecord, State
-
-    if opts["gcloud_config"] is not None or opts["all_unmanaged"]:
-        return _import_more(address, job_name, opts)
-    if address is None or job_name is None:
-        raise UsageError("import needs ADDRESS JOB_NAME (or --from-gcloud-config FILE, or --all-unmanaged)")
-    if opts["generate_config"] and Path(opts["generate_config"]).exists():
-        raise UsageError(f"--generate-config {opts['generate_config']}: the file exists; planner does not overwrite it")
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", address):
-        raise UsageError(f"{address!r} is not a valid address (^[a-z][a-z0-9-]{{0,62}}$)")
-    if not re.fullmatch(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+", job_name):
-        raise UsageError(f"{job_name!r} is not a CustomJob name (projects/P/locations/L/customJobs/ID)")
+    if opts["gcloud_config"] is not None:
+        out = opts["out"]
+        generated = ops.convert_gcloud_config(
+            opts["gcloud_config"],
+            address=opts["address_option"],
+            display_name=opts["display_name"],
+            project=opts["project"],
+            region=opts["region"],
+            out=out,
+            alone=not (address or job_name or opts["all_unmanaged"]),
+        )
+        _emit(generated.text, out, quiet=bool(out))
+        if out:
+            click.echo(f"Wrote {out}.{_variables_hint(generated.variables)}", err=True)
+        return EXIT_OK
+    if opts["all_unmanaged"]:
+        target = ops.check_import_all(address, job_name, opts["project"], opts["region"], opts["generate_config"])
+        with _backend(opts) as backend:
+            adopted = ops.import_unmanaged(backend, opts["project"], opts["region"], str(target), _write)
+        for item in adopted:
+            record, hint = item.record, _variables_hint(item.generated.variables)
+            click.echo(f"Imported {record.name} as {record.address} ({target / record.address}.yaml).{hint}")
+        click.echo(f"{len(adopted)} unmanaged job(s) imported.")
+        return EXIT_OK
+    address, job_name = ops.check_import(address, job_name, opts["generate_config"])
     with _backend(opts) as backend:
-        client = backend.client()
-        store = backend.store()
-        with locked(store, "import", backend.lock_timeout):
-            state = store.read() or State.new()
-            if address in state.jobs:
-                raise UsageError(f"{address} is already in state ({state.jobs[address].name}); `state rm` it first")
-            for other, record in state.jobs.items():
-                if record.name == job_name or job_name in record.old_names:
-                    raise UsageError(f"{job_name} is already managed as {other}")
-            try:
-                job = live_job(client.get_job(job_name))
-            except ApiError as err:
-                if err.http_status == 404:
-                    raise UsageError(f"{job_name}: no such job") from err
-                raise
-            if job.managed and (job.workspace != backend.workspace or (job.address and job.address != address)):
-                raise UsageError(
-                    f"{job_name} is labelled as {job.address!r} in workspace {job.workspace!r}: "
-                    "another workspace or address manages it"
-                )
-            record = JobRecord(
-                address=address,
-                name=job.name,
-                project=job.project,
-                location=job.location,
-                spec_hash=job.spec_hash,
-                spec=dict(job.spec),
-                last_state=job.state,
-            )
-            generated = None
-            if opts["generate_config"]:  # before the state: a job in state but not in config would be deleted
-                from planner.generate import from_live
-
-                generated = from_live(address, job.resource)
-                _emit(generated.text, opts["generate_config"], quiet=True)
-            with signals_deferred():
-                # A released job taken back is managed again, no longer released.
-                store.write(state.with_job(record).without_released(job.name))
+        imported = ops.import_job(backend, address, job_name, generate_config=opts["generate_config"], write=_write)
     click.echo(f"Imported {job_name} as {address}.")
-    if generated is not None:
-        click.echo(f"Wrote {opts['generate_config']}.{_variables_hint(generated.variables)}")
+    if imported.generated is not None:
+        click.echo(f"Wrote {opts['generate_config']}.{_variables_hint(imported.generated.variables)}")
     return EXIT_OK
 
 
@@ -250,59 +173,6 @@ def _variables_hint(variables: Sequence[Any]) -> str:
     return f" Its env values are sensitive variables, not written to the file: pass {names} with --var."
 
 
-def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, Any]) -> int:
-    """import --from-gcloud-config and import --all-unmanaged (see planner.adoption)."""
-    from planner import adoption
-
-    if opts["gcloud_config"] is not None:
-        if address or job_name or opts["all_unmanaged"]:
-            raise UsageError("--from-gcloud-config takes --address ADDR, not ADDRESS JOB_NAME or --all-unmanaged")
-        if not opts["address_option"]:
-            raise UsageError("--from-gcloud-config needs --address ADDR")
-        if opts["out"] and Path(opts["out"]).exists():
-            raise UsageError(f"--out {opts['out']}: the file exists; planner does not overwrite it")
-        generated = adoption.from_gcloud_config(
-            opts["gcloud_config"],
-            address=opts["address_option"],
-            display_name=opts["display_name"],
-            project=opts["project"] or "${var.project}",
-            location=opts["region"] or "${var.region}",
-        )
-        _emit(generated.text, opts["out"], quiet=bool(opts["out"]))
-        if opts["out"]:
-            click.echo(f"Wrote {opts['out']}.{_variables_hint(generated.variables)}", err=True)
-        return EXIT_OK
-    if address or job_name:
-        raise UsageError("--all-unmanaged takes no ADDRESS JOB_NAME")
-    if not opts["generate_config"] or not opts["project"] or not opts["region"]:
-        raise UsageError("--all-unmanaged needs --project, --region and --generate-config DIR")
-    target = Path(opts["generate_config"])
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"--generate-config {target}: not a directory")
-    with _backend(opts) as backend:
-        client = backend.client()
-        store = backend.store()
-        with locked(store, "import", backend.lock_timeout):
-            from planner.state import State
-
-            state = store.read() or State.new()
-            resources = adoption.unmanaged_jobs(client, opts["project"], opts["region"], state)
-            existing = {p.stem for p in target.glob("*.yaml")} if target.is_dir() else set()
-            adopted = adoption.adopt_all(resources, state, existing)
-            for item in adopted:
-                _emit(item.generated.text, str(target / f"{item.record.address}.yaml"), quiet=True)
-            for item in adopted:
-                state = state.with_job(item.record)
-            if adopted:
-                with signals_deferred():
-                    store.write(state)
-    for item in adopted:
-        hint = _variables_hint(item.generated.variables)
-        click.echo(f"Imported {item.record.name} as {item.record.address} ({target / item.record.address}.yaml).{hint}")
-    click.echo(f"{len(adopted)} unmanaged job(s) imported.")
-    return EXIT_OK
-
-
 @cli.command("export")
 @click.argument("address")
 @click.option("--gcloud-config", "gcloud_config", is_flag=True, required=True, help="As a gcloud --config file.")
@@ -311,14 +181,9 @@ def _import_more(address: str | None, job_name: str | None, opts: Mapping[str, A
 @backend_options
 def export_command(address: str, gcloud_config: bool, out: str | None, show_sensitive: bool, **opts: Any) -> int:
     """Write the job at ADDRESS as the file `gcloud ai custom-jobs create --config` takes."""
-    from planner import adoption
-
     with _backend(opts) as backend:
-        state = backend.store().read()
-        if state is None or address not in state.jobs:
-            raise UsageError(f"{address}: not in state")
-        resource = adoption.fetch(backend.client(), state.jobs[address].name).resource
-    _emit(adoption.export_gcloud(resource, show_sensitive=show_sensitive), out, quiet=bool(out))
+        text = ops.export_gcloud_config(backend, address, show_sensitive=show_sensitive)
+    _emit(text, out, quiet=bool(out))
     return EXIT_OK
 
 
@@ -327,12 +192,7 @@ def export_command(address: str, gcloud_config: bool, out: str | None, show_sens
 @_state_read_options
 def force_unlock(lock_id: str, **opts: Any) -> int:
     """Remove a lock left by a run that died (LOCK_ID from the error message)."""
-    backend = _state_backend(opts)
-    backend.store().force_unlock(lock_id)
+    with _state_backend(opts) as backend:
+        ops.force_unlock(backend, lock_id)
     click.echo(f"Lock {lock_id} removed.")
     return EXIT_OK
-
-
-# -- emulator ------------------------------------------------------------------------------------
-
-

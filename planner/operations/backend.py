@@ -1,6 +1,7 @@
 """What every command needs to reach Vertex AI and its state: the per-run Backend (API client,
-state store, embedded emulator), the state lock held for a command, deferred signals for
-critical sections, and the collector policy for long-lived objects.
+state store, embedded emulator), the state opened for a command (`open_state`: store → lock →
+read → the explicit-state check), the state lock, deferred signals for critical sections, and
+the collector policy for long-lived objects.
 
 No click and no printing: the CLI turns flags and settings into a Backend (`cli._backend`)
 and shows what happens.
@@ -12,10 +13,15 @@ import gc
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from planner.errors import UsageError
+
+if TYPE_CHECKING:
+    from planner.state import State
 
 DEFAULT_STATE_DIR = Path("state")
 
@@ -120,6 +126,46 @@ def locked(store: Any, operation: str, timeout: float) -> Iterator[str]:
     finally:
         with signals_deferred():
             store.unlock(lock_id)
+
+
+def explicit_state(backend: Backend, store: Any, state: State | None) -> State | None:
+    """A state that --state (or PLANNER_STATE) names must exist for commands that only read it:
+    a mistyped path would otherwise read as an empty state ("No drift")."""
+    if state is None and backend.state_spec:
+        raise UsageError(f"no state at {store.description}", hint="check --state / PLANNER_STATE")
+    return state
+
+
+@dataclass(frozen=True)
+class OpenState:
+    """What `open_state` gives a command: the API client if asked for, the store, and the state
+    read (None: there is none yet, or `read=False`)."""
+
+    client: Any
+    store: Any
+    state: State | None
+
+
+@contextmanager
+def open_state(
+    backend: Backend,
+    lock: str | None = None,
+    *,
+    client: bool = False,
+    read: bool = True,
+    must_exist: bool = False,
+) -> Iterator[OpenState]:
+    """The opening every state command shares: the API client first (`client`), then the store,
+    its lock held for the operation `lock` names (None: a command that only reads takes none),
+    the state read (not with `read=False`, for commands that work on the store itself) and, with
+    `must_exist`, the explicit-state check. The lock is released on every exit path."""
+    api = backend.client() if client else None
+    store = backend.store()
+    with locked(store, lock, backend.lock_timeout) if lock is not None else nullcontext():
+        state = store.read() if read else None
+        if must_exist:
+            explicit_state(backend, store, state)
+        yield OpenState(api, store, state)
 
 
 @contextmanager
