@@ -199,8 +199,8 @@ class _Journal:
     def __init__(self) -> None:
         self.entries: list[JournalEntry] = []
 
-    def append(self, entry: JournalEntry) -> None:
-        self.entries.append(entry)
+    def append(self, *entries: JournalEntry) -> None:
+        self.entries.extend(entries)
 
 
 def test_a_lifecycle_update_is_saved_without_an_api_call() -> None:

@@ -486,7 +486,12 @@ class GcsStore:
                 pass  # stale journal objects are ignored by name; removing them is tidiness
             return new
 
-    def append(self, entry: JournalEntry) -> None:
+    def append(self, *entries: JournalEntry) -> None:
+        """One journal object per record, uploaded in order; a failure leaves the earlier ones recorded."""
+        for entry in entries:
+            self._append_one(entry)
+
+    def _append_one(self, entry: JournalEntry) -> None:
         with self._mutex:
             if self._generation is None:
                 self._load()

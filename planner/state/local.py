@@ -7,7 +7,7 @@ file it points to is replaced, the link is kept. Between full writes, each step 
 one checksummed record (see `fileformat`) appended to `<file>.journal`, tagged with the
 lineage and serial of the state it applies on top of: `read()` folds the records that match
 the state on disk and ignores older ones, so a crash between renaming the state and
-clearing the journal cannot replay stale steps. `append` returns once its record is
+clearing the journal cannot replay stale steps. `append` returns once its records are
 durable; records appended concurrently share one fsync (group commit). A torn last record
 is what a crash or a full disk mid-append leaves; it is ignored, and cut off before the
 next append. Any other unreadable line is a StateError.
@@ -378,26 +378,29 @@ class LocalStore:
         self._base, self._seen = (state.lineage, state.serial), sig
         return self._base
 
-    def append(self, entry: JournalEntry) -> None:
-        """Write one record and return once it is durable (group commit: see `_sync`)."""
+    def append(self, *entries: JournalEntry) -> None:
+        """Write records in order and return once they are durable (group commit: see `_sync`).
+
+        The records of one call go out in one write: on a failure none of them is recorded.
+        """
         base = self._base
-        # Encoding outside the lock: parallel workers wait for each other only to write.
-        line = journal_line(entry, lineage=base[0], serial=base[1]) if base is not None else None
+        # Encoding outside the lock: parallel writers wait for each other only to write.
+        data = self._lines(entries, base) if base is not None else None
         with self._mutex:
             if self._journal_broken is not None:
                 raise StateError(
                     f"cannot append to state journal {self.journal_path}: an earlier fsync failed "
                     f"({self._journal_broken}); nothing more is recorded there by this run"
                 )
-            lineage, serial = self._current_base()
-            if line is None or base != (lineage, serial):
-                line = journal_line(entry, lineage=lineage, serial=serial)
+            current = self._current_base()
+            if data is None or base != current:
+                data = self._lines(entries, current)
             try:
                 fd = self._open_journal()
                 if self._journal_torn:
                     self._cut_back(fd)
                 try:
-                    _write_all(fd, line)
+                    _write_all(fd, data)
                 except OSError:
                     # A short write (a full disk) leaves part of a record: cut it off now, or
                     # before the next append if even that fails, so no record is glued onto it.
@@ -407,10 +410,15 @@ class LocalStore:
                     raise
             except OSError as err:
                 raise StateError(f"cannot append to state journal {self.journal_path}: {err.strerror}") from err
-            self._journal_end += len(line)
+            self._journal_end += len(data)
             self._written += 1
             ticket = self._written
         self._sync(ticket)
+
+    @staticmethod
+    def _lines(entries: tuple[JournalEntry, ...], base: tuple[str, int]) -> bytes:
+        lineage, serial = base
+        return b"".join(journal_line(entry, lineage=lineage, serial=serial) for entry in entries)
 
     def _cut_back(self, fd: int) -> None:
         os.ftruncate(fd, self._journal_end)

@@ -17,8 +17,10 @@ class StateStore(Protocol):
       and clears the journal. It returns the state as written: serial + 1, same lineage. It
       refuses (StateError) a state of another lineage, or one older than what is stored
       (someone else wrote meanwhile).
-    - `append(entry)` durably records one step result, in time proportional to the entry.
-      A state must have been written before the first append.
+    - `append(*entries)` durably records step results in order, in time proportional to
+      the entries; when it raises, a record it was given may or may not have been kept
+      (folding a record twice changes nothing). A state must have been written before the
+      first append.
     - `lock(info, timeout)` returns the lock ID, retrying until `timeout` seconds, then raises
       StateLockedError naming the holder. `unlock(ID)` releases this run's lock;
       `force_unlock(ID)` removes a lock only if its ID matches.
@@ -30,7 +32,7 @@ class StateStore(Protocol):
 
     def write(self, state: State) -> State: ...
 
-    def append(self, entry: JournalEntry) -> None: ...
+    def append(self, *entries: JournalEntry) -> None: ...
 
     def lock(self, info: LockInfo, timeout: float) -> str: ...
 
