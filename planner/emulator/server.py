@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from planner import apimodel
 from planner.emulator import cloudlogging, wire
 from planner.emulator.config import EmulatorConfig
+from planner.emulator.decode import decode_custom_job
 from planner.emulator.faults import Decision, FaultInjector, RequestLog, RequestRecord
 from planner.emulator.filter import FilterError, compile_filter, parse_timestamp
 from planner.emulator.hardware_gate import reject_hardware
@@ -250,7 +251,7 @@ class EmulatorApp:
         return encoded, view.until
 
     def rpc_create(self, target: Route, params: Mapping[str, str], body: bytes) -> Answer:
-        spec = wire.decode_custom_job(self.json_body(body))
+        spec = decode_custom_job(self.json_body(body))
         if not self.config.lenient:
             reject_hardware(spec, target.location, self.config.hardware_catalog)  # what Vertex AI refuses
         job = self.store.create(target.project, target.location, spec)
@@ -674,7 +675,7 @@ class Emulator:
         if labels:
             body["labels"] = {**dict(body.get("labels") or {}), **labels}
         try:
-            spec = wire.decode_custom_job(body)
+            spec = decode_custom_job(body)
         except ApiFailure as failure:
             raise ValueError(failure.message) from None
         if state is not None and state not in apimodel.JOB_STATES:
