@@ -33,15 +33,8 @@ from planner.emulator.decode import decode_custom_job
 from planner.emulator.faults import Decision, FaultInjector, RequestLog, RequestRecord
 from planner.emulator.filter import FilterError, compile_filter, parse_timestamp
 from planner.emulator.hardware_gate import reject_hardware
-from planner.emulator.store import (
-    JobRecord,
-    JobStore,
-    OperationRecord,
-    Timing,
-    encode_job,
-    encode_operation,
-    job_view,
-)
+from planner.emulator.lifecycle import JobRecord, OperationRecord, Timing, encode_job, encode_operation, job_view
+from planner.emulator.store import JobStore
 from planner.emulator.tokens import PageTokens
 from planner.emulator.wire import ApiFailure
 
