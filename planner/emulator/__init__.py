@@ -1,11 +1,14 @@
 """A local, persistent imitation of the Vertex AI v1 customJobs REST API (DESIGN §10).
 
 Google's own clients work against it unchanged; tests and `--emulator` use it instead of
-the cloud. Modules: `config` (settings, CLI parsing), `wire` (proto3 JSON, validation,
-errors), `filter` (AIP-160), `store` (jobs, lifecycle, persistence), `tokens` (page tokens),
-`faults` (latency, failures, quotas, request log), `server` (HTTP and the `Emulator` handle),
-`clock` (a hand-driven clock for tests), `cloudlogging` (a minimal Cloud Logging
-`v2/entries:list` with synthetic lines for its jobs, for `planner logs`).
+the cloud. Modules: `config` (settings, CLI parsing), `wire` (message tables, errors,
+response shaping), `decode` (request bodies and their validation), `filter` (AIP-160),
+`lifecycle` (job and operation records, states derived from the clock), `store` (the
+in-memory index behind one lock), `datalog` (the data file), `tokens` (page tokens), `faults`
+(latency, failures, quotas, request log), `routing` (paths, query parameters, bodies), `app`
+(the customJobs RPCs), `lro` (the operations RPCs), `handler` (HTTP), `server` (the
+`Emulator` handle), `clock` (a hand-driven clock for tests), `cloudlogging` (a minimal Cloud
+Logging `v2/entries:list` with synthetic lines for its jobs, for `planner logs`).
 
 Decisions where the real service is undocumented (reference §8):
 - Output-only fields in a create body are ignored (AIP-203); unknown fields are rejected.

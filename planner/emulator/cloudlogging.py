@@ -1,7 +1,7 @@
 """A minimal Cloud Logging `v2/entries:list` for the emulator's jobs: synthetic lines per state change and replica.
 
 It owns the log lines a job "writes" and the endpoint that lists them. Like job states
-(see `store.job_view`), lines are derived from a job's transition times at the asked-for
+(see `lifecycle.job_view`), lines are derived from a job's transition times at the asked-for
 moment, so no thread writes them and a follower sees new lines appear as the clock runs:
 one service line per state change, and per replica (`workerpool0-0`, …, at most
 `MAX_REPLICAS` per pool) a start line, three progress lines while running and an exit line.
@@ -29,7 +29,8 @@ from typing import Any, Final
 
 from planner.emulator import wire
 from planner.emulator.filter import FilterError, parse_timestamp
-from planner.emulator.store import JobRecord, JobStore, format_timestamp
+from planner.emulator.lifecycle import JobRecord, format_timestamp
+from planner.emulator.store import JobStore
 from planner.emulator.tokens import PageTokens
 from planner.emulator.wire import ApiFailure
 

@@ -2,7 +2,7 @@
 
 Decisions come from one seeded `random.Random` behind a lock, so a test with a seed sees
 the same faults for the same request sequence; quotas use the emulator's injectable clock.
-The server (`server.py`) asks `FaultInjector` what to do and records the outcome in `RequestLog`.
+The HTTP handler (`handler`) asks `FaultInjector` what to do and records the outcome in `RequestLog`.
 """
 
 from __future__ import annotations
