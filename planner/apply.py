@@ -1,11 +1,12 @@
 """Apply: carry out a Plan's steps against Vertex AI, saving state after every API step.
 
-Changes run in parallel (one worker per change, `parallelism` at once); the steps of one
-change run in order. Every completed step is appended to the state store's journal (never
-a rewrite of the whole state) and reported done only once that record is durable; the
-journal is folded into the state file at the end. A stop request (Ctrl-C) starts no new step, records what is unfinished as
-pending, and returns. A create is never sent twice blindly: after an ambiguous failure
-the client looks the job up by its identity labels first (DESIGN §4).
+Changes run in parallel (`parallelism` workers, each taking the next change when it is
+free); the steps of one change run in order. Every completed step is appended to the state
+store's journal (never a rewrite of the whole state) and reported done only once that
+record is durable; the journal is folded into the state file at the end. A stop request
+(Ctrl-C) starts no new step, records what is unfinished as pending, and returns. A create
+is never sent twice blindly: after an ambiguous failure the client looks the job up by its
+identity labels first (DESIGN §4).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -343,25 +343,39 @@ class Applier:
     def run(self, plan: Plan) -> ApplyReport:
         changes = [c for c in plan.changes if c.action is not Action.NOOP]
         known = _known_names(plan, self.book.state)
-        pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism), thread_name_prefix="apply")
+        queue: Iterator[ResourceChange] = iter(changes)
+        taking = threading.Lock()
+        bugs: list[BaseException] = []
+
+        def work() -> None:
+            # Each worker takes the next change when it is free, so a stop request leaves
+            # later changes unstarted.
+            while True:
+                with taking:
+                    change = next(queue, None)
+                    while change is not None and self.stop.is_set():
+                        self._skip_all(change, "not started: stop requested")
+                        change = next(queue, None)
+                if change is None or bugs:
+                    return
+                try:
+                    self._run_change(change, known)
+                except BaseException as err:  # a bug: the caller sees it once every worker is done
+                    bugs.append(err)
+                    return
+
+        count = max(1, min(self.options.parallelism, len(changes)))
+        workers = [threading.Thread(target=work, name=f"apply-{i}") for i in range(count)]
         try:
-            futures: set[Future[None]] = set()
-            queue: Iterator[ResourceChange] = iter(changes)
-            # Submit lazily so a stop request leaves later changes unstarted.
-            for change in queue:
-                if self.stop.is_set():
-                    self._skip_all(change, "not started: stop requested")
-                    continue
-                futures.add(pool.submit(self._run_change, change, known))
-                if len(futures) >= self.options.parallelism * 2:
-                    done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        f.result()
-            for f in futures:
-                f.result()
+            for worker in workers:
+                worker.start()
         finally:
-            pool.shutdown(wait=True)
+            for worker in workers:
+                if worker.ident is not None:  # started
+                    worker.join()
             self.book.close()
+        if bugs:
+            raise bugs[0]
         results = sorted(self._results, key=lambda r: (r.address, _step_order(r.step)))
         unrecorded = tuple(sorted(self.book.unrecorded, key=lambda u: u.address))
         return ApplyReport(
