@@ -16,8 +16,6 @@ from planner.cli.options import (
     _backend,
     _duration,
     _emit,
-    _explicit_state,
-    _hardware,
     _now,
     _use_color,
     _variables,
@@ -27,26 +25,17 @@ from planner.cli.options import (
     variable_options,
     view_options,
 )
-from planner.errors import (
-    EXIT_CHANGES,
-    EXIT_OK,
-    UsageError,
-)
-from planner.operations.backend import (
-    long_lived,
+from planner.errors import EXIT_CHANGES, EXIT_OK, UsageError
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+    help="Output format.",
 )
 
 
 @cli.command("drift")
 @click.argument("paths", nargs=-1)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--ignore", "ignore", multiple=True, metavar="PATTERN", help="Glob over addresses and field paths.")
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
@@ -58,29 +47,16 @@ def drift_command(
     paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
 ) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
-    from planner.config.validate import load_desired
-    from planner.drift import detect_drift
-    from planner.operations.plan import read_live
+    from planner.operations.drift import drift
+    from planner.operations.plan import PlanRequest, load_configuration
     from planner.render import render_drift
 
-    with long_lived():
-        variables = _variables(opts["variables"], opts["var_files"], paths)
-        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
+    variables = _variables(opts["variables"], opts["var_files"], paths)
+    request = PlanRequest(paths, variables, hardware_catalog=opts["hardware_catalog"],
+                          allow_unknown_hardware=opts["allow_unknown_hardware"])
+    desired = load_configuration(request) if paths else None
     with _backend(opts) as backend:
-        client = backend.client()
-        store = backend.store()
-        with long_lived():
-            prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
-            live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
-        report = detect_drift(
-            prior,
-            live,
-            workspace=backend.workspace,
-            desired=desired,
-            ignore=ignore,
-            include_unmanaged=include_unmanaged,
-            created_at=_now(),
-        )
+        report = drift(backend, desired, ignore=ignore, include_unmanaged=include_unmanaged)
     text = render_drift(
         report, fmt, color=_use_color(opts["no_color"]) and not out, show_sensitive=opts["show_sensitive"]
     )
@@ -93,14 +69,7 @@ def drift_command(
 
 @cli.command("status")
 @click.argument("paths", nargs=-1)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--watch", is_flag=True, help="Refresh until every job has ended (Ctrl-C stops).")
 @click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
 @click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")

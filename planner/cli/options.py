@@ -235,8 +235,7 @@ def _read_plan_file(path: str) -> dict[str, Any]:
 
 
 def _explicit_state(backend: Backend, store: Any, state: Any) -> Any:
-    """A state that --state (or PLANNER_STATE) names must exist for commands that only read it:
-    a mistyped path would otherwise read as an empty state ("No drift")."""
-    if state is None and backend.state_spec:
-        raise UsageError(f"no state at {store.description}", hint="check --state / PLANNER_STATE")
-    return state
+    """planner.operations.drift.explicit_state: a state --state names must exist."""
+    from planner.operations.drift import explicit_state
+
+    return explicit_state(backend, store, state)
