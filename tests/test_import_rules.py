@@ -24,6 +24,8 @@ STAGES = (
     "planner.operations.plan",
     "planner.operations.apply",
     "planner.operations.drift",
+    "planner.operations.status",
+    "planner.operations.logs",
     "planner.plans.planfile",
     "planner.gcloud",
     "planner.api",

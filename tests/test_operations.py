@@ -20,7 +20,9 @@ from planner.errors import EXIT_INTERRUPTED, EXIT_OK, StalePlanError, UsageError
 from planner.operations.apply import ApplyRequest, planned, record_refresh, run_apply
 from planner.operations.backend import Backend
 from planner.operations.drift import drift
+from planner.operations.logs import log_source
 from planner.operations.plan import PlanRequest, load_configuration, plan, save_plan
+from planner.operations.status import status_reader
 from planner.policy import PolicyError
 
 NOON = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -186,6 +188,19 @@ def test_drift_refuses_a_named_state_that_does_not_exist(tmp_path: Path, emulato
             drift(backend)
     finally:
         backend.close()
+
+
+def test_status_reads_each_applied_job_and_logs_refuse_an_unknown_address(config: Path, backend: Backend) -> None:
+    request = PlanRequest((str(config),))
+    run, _ = apply_config(request, backend)
+    report = status_reader(backend, clock=lambda: NOON)()
+    assert sorted(j.address for j in report.jobs) == ["job-0000", "job-0001"]
+    assert report.created_at == "2026-03-04T12:00:00Z"
+    source = log_source(backend, "job-0001")
+    assert source.name == run.report.state.jobs["job-0001"].name and source.project == "demo-project"
+    assert log_source(backend, source.name).name == source.name
+    with pytest.raises(UsageError, match="not in state"):
+        log_source(backend, "no-such-job")
 
 
 def test_run_gives_back_the_exit_code_in_process(

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,6 @@ def _duration(text: str, flag: str) -> float:
     if seconds is None:
         raise UsageError(f"{flag}: {text!r} is not a duration (examples: 30s, 5m, 1h)")
     return float(seconds)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _use_color(no_color: bool) -> bool:
