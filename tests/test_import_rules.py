@@ -22,6 +22,10 @@ STAGES = (
     "planner.refresh",
     "planner.apply",
     "planner.operations.plan",
+    "planner.operations.apply",
+    "planner.operations.drift",
+    "planner.operations.status",
+    "planner.operations.logs",
     "planner.plans.planfile",
     "planner.gcloud",
     "planner.api",
@@ -156,3 +160,41 @@ def test_operations_use_no_click_no_view_no_environment(module: str) -> None:
     tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert "print" not in calls
+
+
+def output_and_environment(tree: ast.AST) -> list[str]:
+    """What in `tree` prints, prompts or reads the environment: print()/input(), click.echo() and
+    friends, sys.stdout/stderr/stdin, os.environ/getenv (also imported from os)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "input"):
+            found.append(f"{node.func.id}()")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+            node.func.attr in ("echo", "secho", "prompt", "confirm", "getpass")
+        ):
+            found.append(f".{node.func.attr}()")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (
+            (node.value.id == "sys" and node.attr in ("stdout", "stderr", "stdin", "__stdout__", "__stderr__"))
+            or (node.value.id == "os" and node.attr in ENVIRONMENT)
+        ):
+            found.append(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module in ("os", "sys"):
+            names = ENVIRONMENT if node.module == "os" else ("stdout", "stderr", "stdin")
+            found.extend(f"{node.module}.{alias.name}" for alias in node.names if alias.name in names)
+    return found
+
+
+def test_the_output_rule_sees_output() -> None:
+    code = (
+        "import click, os, sys\nfrom os import getenv\n"
+        "print('x')\nclick.echo('x')\nsys.stderr.write('x')\nos.environ.get('X')\n"
+    )
+    found = output_and_environment(ast.parse(code))
+    assert sorted(found) == sorted(["os.getenv", "print()", ".echo()", "sys.stderr", "os.environ"])
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if within(m, ("planner.operations",))))
+def test_operations_print_nothing_and_read_no_environment(module: str) -> None:
+    """An operation hands what happens to its caller (results, event sinks); the CLI shows it, and
+    the environment reaches it through planner.settings and the CLI."""
+    assert output_and_environment(ast.parse(modules()[module].read_text(encoding="utf-8"))) == []

@@ -1,10 +1,10 @@
-"""Commands that only read: drift, status, logs."""
+"""Commands that only read: drift, status, logs; flags → planner.operations.drift, .status, .logs → a view
+→ an exit code."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +16,6 @@ from planner.cli.options import (
     _backend,
     _duration,
     _emit,
-    _explicit_state,
-    _hardware,
-    _now,
     _use_color,
     _variables,
     _without,
@@ -27,26 +24,17 @@ from planner.cli.options import (
     variable_options,
     view_options,
 )
-from planner.errors import (
-    EXIT_CHANGES,
-    EXIT_OK,
-    UsageError,
-)
-from planner.operations.backend import (
-    long_lived,
+from planner.errors import EXIT_CHANGES, EXIT_OK, UsageError
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+    help="Output format.",
 )
 
 
 @cli.command("drift")
 @click.argument("paths", nargs=-1)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--ignore", "ignore", multiple=True, metavar="PATTERN", help="Glob over addresses and field paths.")
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
@@ -58,29 +46,16 @@ def drift_command(
     paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
 ) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
-    from planner.config.validate import load_desired
-    from planner.drift import detect_drift
-    from planner.operations.plan import read_live
+    from planner.operations.drift import drift
+    from planner.operations.plan import PlanRequest, load_configuration
     from planner.render import render_drift
 
-    with long_lived():
-        variables = _variables(opts["variables"], opts["var_files"], paths)
-        desired = load_desired(list(paths), variables=variables, hardware=_hardware(opts)) if paths else None
+    variables = _variables(opts["variables"], opts["var_files"], paths)
+    request = PlanRequest(paths, variables, hardware_catalog=opts["hardware_catalog"],
+                          allow_unknown_hardware=opts["allow_unknown_hardware"])
+    desired = load_configuration(request) if paths else None
     with _backend(opts) as backend:
-        client = backend.client()
-        store = backend.store()
-        with long_lived():
-            prior = _explicit_state(backend, store, store.read())  # read only: no lock taken, nothing written
-            live = read_live(client, desired, prior, backend.workspace, include_unmanaged=include_unmanaged)
-        report = detect_drift(
-            prior,
-            live,
-            workspace=backend.workspace,
-            desired=desired,
-            ignore=ignore,
-            include_unmanaged=include_unmanaged,
-            created_at=_now(),
-        )
+        report = drift(backend, desired, ignore=ignore, include_unmanaged=include_unmanaged)
     text = render_drift(
         report, fmt, color=_use_color(opts["no_color"]) and not out, show_sensitive=opts["show_sensitive"]
     )
@@ -93,14 +68,7 @@ def drift_command(
 
 @cli.command("status")
 @click.argument("paths", nargs=-1)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--watch", is_flag=True, help="Refresh until every job has ended (Ctrl-C stops).")
 @click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
 @click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")
@@ -109,21 +77,14 @@ def drift_command(
 @variable_options
 @_without(backend_options, "lock_timeout", "max_creates_per_minute")  # status takes no lock and creates nothing
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
-def status_command(
-    paths: tuple[str, ...],
-    fmt: str,
-    watch: bool,
-    interval: str,
-    addresses: tuple[str, ...],
-    job_states: tuple[str, ...],
-    **opts: Any,
-) -> int:
+def status_command(paths: tuple[str, ...], fmt: str, watch: bool, interval: str, addresses: tuple[str, ...],
+                   job_states: tuple[str, ...], **opts: Any) -> int:
     """Show what every managed job is doing now, with its run time and console link (read only)."""
     from planner.config.validate import load_desired
+    from planner.operations.status import status_reader, watch_until_ended
     from planner.pricing.prices import load_book
     from planner.render.status_view import render_status, transition_lines, watch_footer
-    from planner.status import StatusFilter, parse_state_filter, read_status, state_changes
-    from planner.watch import watch_status
+    from planner.status import StatusFilter, parse_state_filter, state_changes
 
     only = StatusFilter(tuple(addresses), frozenset(parse_state_filter(s) for s in job_states))
     every = _duration(interval, "--interval")
@@ -131,31 +92,13 @@ def status_command(
         raise UsageError("--watch shows text; for --format json or markdown, run status repeatedly")
     if watch and every <= 0:
         raise UsageError("--interval must be more than 0s")
-    desired = (
-        load_desired(list(paths), variables=_variables(opts["variables"], opts["var_files"], paths))
-        if paths
-        else None
-    )
+    variables = _variables(opts["variables"], opts["var_files"], paths) if paths else {}
+    desired = load_desired(list(paths), variables=variables) if paths else None
     prices = load_book(opts.get("price_file"))
     color = _use_color(opts["no_color"])
     tty = sys.stdout.isatty()
     with _backend(opts) as backend:
-        client = backend.client()
-        store = backend.store()
-
-        def read() -> Any:
-            prior = store.read()  # read only: no lock taken, nothing written
-            return read_status(
-                client,
-                prior,
-                backend.workspace,
-                now=time.time(),
-                desired=desired,
-                only=only,
-                created_at=_now(),
-                prices=prices,
-            )
-
+        read = status_reader(backend, desired, only=only, prices=prices)
         if not watch:
             click.echo(render_status(read(), fmt, color=color).rstrip("\n"))
             return EXIT_OK
@@ -172,7 +115,7 @@ def status_command(
                     click.echo(line)
 
         watch_started = time.monotonic()
-        watch_status(read, show, interval=every)
+        watch_until_ended(read, show, interval=every)
     click.echo("Every job has ended.")
     return EXIT_OK
 
@@ -187,12 +130,7 @@ def status_command(
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
 def logs_command(address: str, follow: bool, since: str | None, replica: str | None, interval: str, **opts: Any) -> int:
     """Print a job's log lines from Cloud Logging (ADDRESS, or a projects/P/locations/L/customJobs/ID name)."""
-    import re
-
-    from planner.api.cloudlogging import list_log_entries
-    from planner.logs import follow as follow_logs
-    from planner.logs import read_lines
-    from planner.refresh import live_job
+    from planner.operations.logs import log_source
     from planner.render.logs_view import log_line_text
     from planner.render.progress import FollowView
 
@@ -202,33 +140,15 @@ def logs_command(address: str, follow: bool, since: str | None, replica: str | N
     start = _since(since) if since else None
     color = _use_color(opts["no_color"])
     with _backend(opts) as backend:
-        client = backend.client()
-        if re.fullmatch(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+", address):
-            name = address
-        else:
-            state = backend.store().read()  # read only: no lock
-            if state is None or address not in state.jobs:
-                raise UsageError(f"{address}: not in state (give an address from `planner state list` or a job name)")
-            name = state.jobs[address].name
-        project, job_id = name.split("/")[1], name.rsplit("/", 1)[-1]
-
-        def read(project: str, filter: str) -> Iterator[dict[str, Any]]:
-            return list_log_entries(client, project, filter)
-
+        source = log_source(backend, address)
         if not follow:
-            for line in read_lines(read, project, job_id, since=start, replica=replica):
+            for line in source.lines(since=start, replica=replica):
                 click.echo(log_line_text(line, color=color))
             return EXIT_OK
         view = FollowView(sys.stdout, sys.stderr, tty=sys.stderr.isatty() and sys.stdout.isatty(), color=color)
-
-        def job_state() -> str:
-            state = str(live_job(client.get_job(name)).state)
-            view.job_state(state)
-            return state
-
         try:
-            follow_logs(read, project, job_id, on_line=lambda line: view.line(log_line_text(line, color=color)),
-                        since=start, replica=replica, interval=every, job_state=job_state)
+            source.follow(lambda line: view.line(log_line_text(line, color=color)), on_state=view.job_state,
+                          since=start, replica=replica, interval=every)
         finally:
             view.close()
     return EXIT_OK
@@ -248,8 +168,3 @@ def _since(text: str) -> str:
 
 def _clock_time() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S")
-
-
-# -- show, state, import, force-unlock ------------------------------------------------------------
-
-

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ from planner.errors import (
 )
 from planner.operations.backend import (
     Backend,
-    explicit_state,
 )
 
 DEFAULT_WAIT_TIMEOUT = "10m"
@@ -40,29 +37,8 @@ def _duration(text: str, flag: str) -> float:
     return float(seconds)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _use_color(no_color: bool) -> bool:
     return not no_color and not settings.read().no_color and sys.stdout.isatty()
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file that may hold secrets (saved plans): mode 0600, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
@@ -70,8 +46,10 @@ def _emit(text: str, out: str | None, *, quiet: bool = False) -> None:
 
     text = mask_text(text)  # a report file is output too: no sensitive variable's value in it
     if out:
+        from planner.operations.plan import write_private
+
         try:
-            _write_private(Path(out), text if text.endswith("\n") else text + "\n")
+            write_private(Path(out), text if text.endswith("\n") else text + "\n")
         except OSError as err:
             raise UsageError(f"cannot write {out}: {err.strerror}") from err
     if not quiet:
@@ -126,12 +104,9 @@ hardware_options = _compose(
 
 def _hardware(opts: Mapping[str, Any]) -> Any:
     """The hardware options of a command (None when both flags are left out: the default catalog)."""
-    if not opts.get("allow_unknown_hardware") and not opts.get("hardware_catalog"):
-        return None
-    from planner.hardware import HardwareOptions, load_catalog
+    from planner.operations.plan import load_hardware
 
-    catalog = load_catalog(opts.get("hardware_catalog"))
-    return HardwareOptions(catalog=catalog, allow_unknown=bool(opts.get("allow_unknown_hardware")))
+    return load_hardware(opts.get("hardware_catalog"), bool(opts.get("allow_unknown_hardware")))
 
 
 def _warn(desired: Any) -> None:
@@ -254,4 +229,3 @@ def _read_plan_file(path: str) -> dict[str, Any]:
     return doc
 
 
-_explicit_state = explicit_state  # planner.cli.observe's name for it (the rule is planner.operations.backend's)

@@ -1,20 +1,175 @@
-"""Compositions of the stages that every command shares: which locations to list, refresh, plan.
+"""The plan operation (`planner plan` between its flags and its output) and the compositions of
+stages every command shares: which locations to list, refresh, plan, price, save the plan file.
 
-No printing and no flags: the CLI calls these with what it parsed, tests call them directly.
+No printing and no flags: the CLI calls these with what it parsed and shows the result, tests call
+them directly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.config.matrix import address_label, expand_targets
 from planner.config.model import Desired
 from planner.errors import UsageError
+from planner.operations.backend import Backend, locked, long_lived
 from planner.plans.engine import Plan, PlanOptions, desired_hashes, make_plan
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
+
+if TYPE_CHECKING:
+    from planner.hardware import HardwareOptions
+    from planner.state.store import StateStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(when: datetime) -> str:
+    """RFC 3339 in UTC to the second, as plans and reports record their creation."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a plan is asked for, the flags and settings already turned into values; the workspace
+    is the Backend's."""
+
+    paths: tuple[str, ...]
+    variables: Mapping[str, str] = field(default_factory=dict)  # resolved (planner.config.variables)
+    hardware_catalog: str | None = None  # --hardware-catalog
+    allow_unknown_hardware: bool = False
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    price_file: str | None = None  # None: the bundled prices
+    policy_file: str | None = None
+    max_cost: float | None = None
+    clock: Callable[[], datetime] = utc_now  # the plan's creation time and the prices' age
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The checked configuration, its plan, the state it was planned from and the live jobs read."""
+
+    desired: Desired
+    plan: Plan
+    prior: State | None
+    live: Live
+
+
+def plan(
+    request: PlanRequest, backend: Backend, *, on_loaded: Callable[[Desired], None] = lambda _d: None
+) -> PlanResult:
+    """What `planner plan` does: load and check the configuration (`on_loaded` sees it, warnings
+    included, before the API is asked), take the state lock, refresh and plan, then price the plan
+    and pass the policy gates (`priced`)."""
+    with long_lived():
+        store = backend.store()
+        desired = _load(request)
+        on_loaded(desired)
+        client = backend.client()
+        with locked(store, "plan", backend.lock_timeout):
+            result = plan_from_store(client, store, desired, request, workspace=backend.workspace)
+    return replace(result, plan=priced(result, request))
+
+
+def load_configuration(request: PlanRequest) -> Desired:
+    """The request's files loaded and checked (ConfigError with every problem); warnings in `warnings`."""
+    with long_lived():
+        return _load(request)
+
+
+def _load(request: PlanRequest) -> Desired:
+    from planner.config.validate import load_desired
+
+    hardware = load_hardware(request.hardware_catalog, request.allow_unknown_hardware)
+    return load_desired(list(request.paths), variables=request.variables, hardware=hardware)
+
+
+def load_hardware(catalog: str | None, allow_unknown: bool) -> HardwareOptions | None:
+    """The hardware options of a command (None when both are left out: the default catalog)."""
+    if not allow_unknown and not catalog:
+        return None
+    from planner.hardware import HardwareOptions, load_catalog
+
+    return HardwareOptions(catalog=load_catalog(catalog), allow_unknown=allow_unknown)
+
+
+def plan_from_store(
+    client: JobReader, store: StateStore, desired: Desired, request: PlanRequest, *, workspace: str
+) -> PlanResult:
+    """Refresh and plan against the state in `store` (the caller holds its lock); not priced yet."""
+    planned, prior = read_and_plan(
+        client,
+        desired,
+        store.read,
+        workspace=workspace,
+        targets=request.targets,
+        created_at=timestamp(request.clock()),
+        replace=request.replace,
+    )
+    return PlanResult(desired, planned.plan, prior, planned.live)
+
+
+def priced(result: PlanResult, request: PlanRequest) -> Plan:
+    """The plan with its costs, a warning if the prices are old, and the policy gates passed."""
+    from planner.policy import check, config_policy, load_policy_file, max_cost_policy, refuse
+    from planner.pricing.cost import annotate
+    from planner.pricing.prices import load_book
+
+    book = load_book(request.price_file)
+    plan = annotate(result.plan, result.live, result.prior, book)
+    stale = book.stale_warning(request.clock().date())
+    if stale:
+        plan = replace(plan, warnings=(*plan.warnings, stale))
+    policy = config_policy(result.desired.files)
+    if request.policy_file:
+        policy = policy.combine(load_policy_file(request.policy_file))
+    if request.max_cost is not None:
+        policy = policy.combine(max_cost_policy(request.max_cost))
+    violations = check(plan, policy) if not policy.empty else []
+    if violations:
+        raise refuse(violations)
+    return plan
+
+
+def save_plan(path: Path, result: PlanResult, request: PlanRequest) -> None:
+    """Save the plan for `planner apply FILE`: the plan document, the configuration's files and hash
+    and the variables it was planned with, sensitive values left out."""
+    from planner.config.variables import as_values
+    from planner.plans.engine import plan_to_json
+    from planner.plans.planfile import variables_entry, without_secrets
+
+    doc = plan_to_json(result.plan, for_file=True)
+    doc["config"] = {"files": list(result.desired.files), "hash": result.desired.config_hash}
+    doc["variables"] = variables_entry(as_values(request.paths, request.variables))
+    doc = without_secrets(doc)
+    write_private(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that may hold secrets (saved plans): mode 0600, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def scope(desired: Desired | None, prior: State | None) -> tuple[set[tuple[str, str]], set[str]]:
