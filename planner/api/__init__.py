@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import warnings
 from typing import TYPE_CHECKING, Any, Final
@@ -76,6 +77,16 @@ CONNECT_TIMEOUT: Final = 10.0
 IMPERSONATION_LIFETIME: Final = 3600
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Vertex AI and Google's token endpoints set no cookies: a run keeps none and sends none."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
+
+
 def make_http_client(
     *, timeout: float = 60.0, trust_env: bool = True, tls: bool = True, deadlines: Deadlines | None = None
 ) -> httpx.Client:
@@ -97,6 +108,7 @@ def make_http_client(
         follow_redirects=False,
         trust_env=trust_env,
         transport=transport,
+        cookies=_NoCookies(),
     )
 
 

@@ -8,6 +8,7 @@ Every failure leaves it as one `ApiError`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -508,7 +509,7 @@ class VertexClient:
             with self.deadlines.scope(self.request_timeout):
                 response = self._http.request(
                     call.method,
-                    url,
+                    _parsed(url),
                     params=call.params,
                     content=call.body,
                     headers=self._json_headers if call.body is not None else self._headers,
@@ -572,3 +573,9 @@ class VertexClient:
                 http_status=response.status_code,
             )
         return data
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> httpx.URL:
+    """A URL parsed once: every create of a location goes to the same one (httpx.URL is immutable)."""
+    return httpx.URL(url)
