@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from planner.config.digest import config_hash
 from planner.config.messages import check_field_path
-from planner.config.model import OnRemove
+from planner.config.model import Desired, OnRemove
 from planner.config.schema import schemas, valid
 from planner.config.validate import load_desired
 from planner.errors import ConfigError, SourceLocation
@@ -167,6 +167,19 @@ def test_config_hash_changes_with_any_job_field(tmp_path: Path) -> None:
     h3 = load_desired([write(tmp_path, base.replace("imageUri: img", "imageUri: img2"))], variables={}).config_hash
     h4 = load_desired([write(tmp_path, base + "    lifecycle: {preventDestroy: true}\n")], variables={}).config_hash
     assert h1 == h2 and len({h1, h3, h4}) == 3
+
+
+def test_config_hash_is_given_or_computed_once_when_first_read() -> None:
+    asked: list[int] = []
+
+    def compute() -> str:
+        asked.append(1)
+        return "h"
+
+    desired = Desired(jobs={}, config_hash=compute)
+    assert asked == []
+    assert desired.config_hash == desired.config_hash == "h" and asked == [1]
+    assert desired == Desired(jobs={}, config_hash="h") and Desired(jobs={}).config_hash == ""
 
 
 def test_aliases_do_not_leak_normalisation_between_jobs(tmp_path: Path) -> None:

@@ -172,9 +172,10 @@ class _Validation:
             raise ConfigError(self.diagnostics.values())
         ordered = {address: jobs[address] for address in sorted(jobs)}
         warnings = tuple(sorted(self.warnings.values(), key=Diagnostic.sort_key))
-        return Desired(
-            jobs=ordered, files=tuple(d.file for d in documents), config_hash=config_hash(ordered), warnings=warnings
-        )
+        files = tuple(d.file for d in documents)
+        # The hash is computed when first read: a plan records it, `planner validate` never needs it.
+        lazy_hash = functools.partial(config_hash, ordered)
+        return Desired(jobs=ordered, files=files, config_hash=lazy_hash, warnings=warnings)
 
     def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
         data = interpolate_document(doc, self.variables, self.report_unresolved)
