@@ -31,12 +31,17 @@ from planner.config.load import resolve_plain_scalar
 # Characters, or spellings, whose reading this tier does not vouch for (see the module docstring),
 # found by substring tests: one regular expression with alternatives reads 4 MB ten times slower.
 _DECLINE_CHARS = "?!&*@`\\\t\r"
-# Then a line starting with a closing bracket or a comma, a plain scalar starting with ":", and
-# document markers: rapidyaml reads on where libyaml stops. Each expression below starts with the
-# one character the regular expression engine looks for first, so it reads 4 MB about as fast as
-# one substring test (and "<<" is one).
-_DECLINE_LINES = re.compile(r"\n(?:---|\.\.\.|[%\]},:])")
-_DECLINE_COLONS = re.compile(r":(?<=[ ,\[{]:)")
+# Then merge keys, a line starting with a closing bracket or a comma, a plain scalar starting with
+# ":", a closing bracket after a space after a line start, a ":", a "-" or another space (where a
+# block plain scalar starts: libyaml refuses it there, rapidyaml does not; both refuse a comma),
+# and document markers: rapidyaml reads on where libyaml stops. Each expression starts with one
+# character the engine looks for first, so it reads 4 MB about as fast as one substring test.
+_DECLINE_SPELLINGS = (
+    re.compile(r"\n(?:---|\.\.\.|[%\]},:])"),
+    re.compile(r":(?<=[ ,\[{]:)"),
+    re.compile(r"\](?<=[\n:\- ] \])"),
+    re.compile(r"\}(?<=[\n:\- ] \})"),
+)
 # Of ASCII, only printable characters and newlines (deleted by translate: what remains is refused).
 _ALLOWED_ASCII = bytes([10, *range(0x20, 0x7F)])
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
@@ -61,7 +66,7 @@ def fast_values(text: str) -> Values | None:
     problem), or None wherever the two could differ: then the builder decides."""
     if not text or text[0] in "-.%?]}:, " or any(c in text for c in _DECLINE_CHARS):
         return None
-    if "<<" in text or _DECLINE_LINES.search(text) or _DECLINE_COLONS.search(text):
+    if "<<" in text or any(spelling.search(text) for spelling in _DECLINE_SPELLINGS):
         return None
     source = text.encode("utf-8")
     if source.translate(None, _ALLOWED_ASCII) if text.isascii() else _CONTROL.search(text):
