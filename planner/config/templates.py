@@ -39,7 +39,7 @@ class Expanded:
 
 def needs_expansion(job: Any, address: str, mentions: frozenset[str]) -> bool:
     """Does this job use extends/matrix (or ${matrix.X}, which then needs a matrix)?"""
-    return isinstance(job, dict) and (address in mentions or any(key in job for key in KEYS))
+    return isinstance(job, dict) and (address in mentions or not job.keys().isdisjoint(KEYS))
 
 
 def matrix_mentions(doc: Document, data: Mapping[str, Any]) -> frozenset[str]:

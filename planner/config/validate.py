@@ -89,7 +89,6 @@ class _Decline(Exception):
     """The values tier has something to say about the configuration: the builder's load says it."""
 
 
-
 def _load_values(
     paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None
 ) -> Desired | None:
@@ -148,6 +147,10 @@ class _Validation:
         self.good_paths: set[str] = set()
         self.unresolved: set[SourceLocation] = set()
         self.bad_defaults: list[tuple[str | int, ...]] = []
+        # The file's own project and location (values, spans) for its jobs that set none.
+        self.inherited: tuple[dict[str, Any], dict[str, Span]] = ({}, {})
+        # Thousands of jobs share a few lifecycles (frozen, so one object serves them all).
+        self.lifecycles: dict[tuple[Any, ...], Lifecycle] = {}
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
         if self.again is not None:
@@ -180,6 +183,13 @@ class _Validation:
     def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
         data = interpolate_document(doc, self.variables, self.report_unresolved)
         assert isinstance(data, dict)
+        inherited = {name: data[name] for name in ("project", "location") if isinstance(data.get(name), str)}
+        spans: dict[str, Span] = {}
+        for name in inherited:
+            found = doc.find([name])
+            assert found is not None
+            spans[name] = found
+        self.inherited = (inherited, spans)
         # Paths inside `defaults` already reported as wrong: a job failing only because of
         # them is not explained again (that would cost a slow jsonschema pass per job).
         self.bad_defaults = []
@@ -220,16 +230,15 @@ class _Validation:
             if templates.needs_expansion(job, address, mentions):
                 if self.again is not None:
                     raise _Decline  # templates place the values they make: the builder's load does
-                self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
+                self._expanded(doc, address, job, job_span, defaults, defaults_span, jobs, defined_at)
                 continue
-            built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
+            built = self._job(doc, address, job, job_span, key_loc, defaults, defaults_span)
             if built is not None:
                 jobs[address] = built
 
     def _expanded(
         self,
         doc: Document,
-        data: dict[str, Any],
         address: str,
         job: dict[str, Any],
         job_span: Span,
@@ -247,7 +256,7 @@ class _Validation:
                 continue
             defined_at.setdefault(item.address, key_loc)
             before = len(self.diagnostics)
-            built = self._job(doc, data, item.address, item.job, item.span, {}, None)
+            built = self._job(doc, item.address, item.job, item.span, doc.location(item.span, key=True), {}, None)
             if item.origins and len(self.diagnostics) > before:
                 for key in list(self.diagnostics)[before:]:  # a dict keeps insertion order
                     self.diagnostics[key] = templates.attribute(self.diagnostics[key], item, key_loc)
@@ -259,15 +268,14 @@ class _Validation:
     def _job(
         self,
         doc: Document,
-        data: dict[str, Any],
         address: str,
         job: Any,
         job_span: Span,
+        key_loc: SourceLocation,
         defaults: dict[str, Any],
         defaults_span: Span | None,
     ) -> DesiredJob | None:
         prefix: tuple[str | int, ...] = ("jobs", address)
-        key_loc = doc.location(job_span, key=True)
         if not isinstance(job, dict):
             self.report(doc.location(job_span), format_path(prefix), f"expected a mapping, got {describe(job)}")
             return None
@@ -275,15 +283,15 @@ class _Validation:
             job, job_span = merge(defaults, defaults_span, job, job_span)
         else:
             job = dict(job)
-        job_children = job_span[4]
-        assert isinstance(job_children, dict)
-        for name in ("project", "location"):
-            if name not in job and isinstance(data.get(name), str):
-                job[name] = data[name]
-                file_span = doc.find([name])
-                assert file_span is not None
-                job_children = {**job_children, name: file_span}
-        job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
+        inherited, spans = self.inherited
+        missing = [name for name in inherited if name not in job]
+        if missing:
+            for name in missing:
+                job[name] = inherited[name]
+            job_children = job_span[4]
+            assert isinstance(job_children, dict)
+            job_children = {**job_children, **{name: spans[name] for name in missing}}
+            job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
 
         before = len(self.diagnostics)
         if not self.schemas.job_ok(job) and not self._only_bad_defaults(job, job_span, defaults_span):
@@ -303,21 +311,29 @@ class _Validation:
             return None
 
         _normalise(job)
-        lifecycle = job.get("lifecycle", {})
         return DesiredJob(
             address=address,
             project=job["project"],
             location=job["location"],
             body={k: job[k] for k in BODY_FIELDS if k in job},
-            lifecycle=Lifecycle(
-                prevent_destroy=lifecycle.get("preventDestroy", False),
-                ignore_changes=tuple(lifecycle.get("ignoreChanges", ())),
-                on_remove=OnRemove(lifecycle.get("onRemove", "delete")),
-                rerun_on=tuple(lifecycle.get("rerunOn", ())),
-            ),
+            lifecycle=self._lifecycle(job.get("lifecycle", {})),
             source=key_loc if self.again is None else None,
             positions=Positions(doc.file, job_span) if self.again is None else Deferred(self.again.positions, address),
         )
+
+    def _lifecycle(self, lifecycle: dict[str, Any]) -> Lifecycle:
+        key = (
+            lifecycle.get("preventDestroy", False),
+            tuple(lifecycle.get("ignoreChanges", ())),
+            lifecycle.get("onRemove", "delete"),
+            tuple(lifecycle.get("rerunOn", ())),
+        )
+        found = self.lifecycles.get(key)
+        if found is None:
+            found = self.lifecycles[key] = Lifecycle(
+                prevent_destroy=key[0], ignore_changes=key[1], on_remove=OnRemove(key[2]), rerun_on=key[3]
+            )
+        return found
 
     def _only_bad_defaults(self, job: dict[str, Any], job_span: Span, defaults_span: Span | None) -> bool:
         """True if the job passes once the values it took from bad `defaults` entries are removed."""
