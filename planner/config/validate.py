@@ -138,6 +138,7 @@ class _Validation:
         # With `again`, the documents come from the values tier: no positions, so anything to
         # report declines (_Decline) and the builder's load reports it.
         self.again = again
+        self.positions_of = again.positions if again is not None else None  # (one bound method for all jobs)
         self.variables = variables
         self.schemas = schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
@@ -318,7 +319,7 @@ class _Validation:
             body={k: job[k] for k in BODY_FIELDS if k in job},
             lifecycle=self._lifecycle(job.get("lifecycle", {})),
             source=key_loc if self.again is None else None,
-            positions=Positions(doc.file, job_span) if self.again is None else Deferred(self.again.positions, address),
+            positions=Deferred(self.positions_of, address) if self.positions_of else Positions(doc.file, job_span),
         )
 
     def _lifecycle(self, lifecycle: dict[str, Any]) -> Lifecycle:
