@@ -1,6 +1,9 @@
 """The desired state's fingerprints: one job's digest and the config hash over all of them, which
 a saved plan records so that apply can tell the configuration changed; what goes into a job is
 `validate`'s business.
+
+`validate` hands `Desired` the way to compute the hash, not the hash: it is computed when first
+read (a plan reads it; `planner validate` never does).
 """
 
 from __future__ import annotations
