@@ -85,7 +85,9 @@ def test_mangled_files_too(raw: bytes) -> None:
     assert_same_or_declined(text)
 
 
-@pytest.mark.parametrize("value", ["x", "'1'", "1.5", "true", "[a, 'b']", "{k: v}", "'${var.x}'", "${var.x}"])
+@pytest.mark.parametrize(
+    "value", ["x", "'1'", "1.5", "true", "[a, 'b']", "{k: v}", "'${var.x}'", "${var.x}", "[a, b ]", "{ k: v }", "[a, ]"]
+)
 def test_plain_files_are_not_declined(value: str) -> None:
     """Declining everything would pass the contract: the common shapes must take the fast way."""
     assert assert_same_or_declined(f"version: 1\njobs:\n  a:\n    displayName: {value}\n    labels: {{k: v}}\n")
@@ -98,6 +100,8 @@ def test_plain_files_are_not_declined(value: str) -> None:
         "a: 1\na: 2\n", "a: 1\n---\nb: 2\n", "a: {b: 1, b: 2}\n", "a: ''\n", "? a\n: 1\n", "a:\n\t- 1\n",
         "- 1\n", "just text\n", "", "a: [1, 2\n", "] a: 1\n", "a: {b: 1,:c: 2}\n", "a: {b: 1, ?c: 2}\n",
         "a: x\n\x01b: y\n", "a: x\n]\n",
+        # A block plain scalar starting with a closing bracket: libyaml refuses it, rapidyaml reads it.
+        "a:\n  ]b: 2\n", "a: ]b\n", "a:\n  - ]b\n", "a: }b\n", "a:\n  }b: 1\n", "a:\n  b:  ]\n", "a:\n- ]x\n",
     ],
 )
 def test_what_the_values_tier_declines(text: str) -> None:

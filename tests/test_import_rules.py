@@ -17,6 +17,7 @@ STAGES = (
     "planner.config.load",
     "planner.config.fast",
     "planner.config.validate",
+    "planner.config.schema",  # reads the packaged schema
     "planner.config.templates",
     "planner.config.variables",
     "planner.refresh",

@@ -11,8 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.config.model import OnRemove
-from planner.config.validate import _schemas, _valid, check_field_path, config_hash, load_desired
+from planner.config.digest import config_hash
+from planner.config.messages import check_field_path
+from planner.config.model import Desired, OnRemove
+from planner.config.schema import schemas, valid
+from planner.config.validate import load_desired
 from planner.errors import ConfigError, SourceLocation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,6 +169,19 @@ def test_config_hash_changes_with_any_job_field(tmp_path: Path) -> None:
     assert h1 == h2 and len({h1, h3, h4}) == 3
 
 
+def test_config_hash_is_given_or_computed_once_when_first_read() -> None:
+    asked: list[int] = []
+
+    def compute() -> str:
+        asked.append(1)
+        return "h"
+
+    desired = Desired(jobs={}, config_hash=compute)
+    assert asked == []
+    assert desired.config_hash == desired.config_hash == "h" and asked == [1]
+    assert desired == Desired(jobs={}, config_hash="h") and Desired(jobs={}).config_hash == ""
+
+
 def test_aliases_do_not_leak_normalisation_between_jobs(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -203,16 +219,16 @@ def test_aliases_do_not_leak_normalisation_between_jobs(tmp_path: Path) -> None:
     ],
 )
 def test_ignore_changes_paths(path: str, ok: bool) -> None:
-    assert (check_field_path(path, _schemas().job_fields) is None) is ok
+    assert (check_field_path(path, schemas().job_fields) is None) is ok
 
 
 # --- the fast check agrees with jsonschema ----------------------------------------------------------
 
-JOB_VALIDATOR = _schemas().job
+JOB_VALIDATOR = schemas().job
 
 
 def FAST(job: Any) -> bool:
-    return _valid(_schemas()._job_rs, job)
+    return valid(schemas().job_rs, job)
 
 
 VALID_JOB: dict[str, Any] = {
@@ -289,7 +305,7 @@ def test_fast_check_agrees_with_jsonschema(edits: list[tuple[tuple[Any, ...], st
             continue
     assert FAST(job) == JOB_VALIDATOR.is_valid(job), json.dumps(job)
     # With jsonschema behind the jsonschema-rs gate, the answer is jsonschema's.
-    assert _schemas().job_ok(job) == JOB_VALIDATOR.is_valid(job), json.dumps(job)
+    assert schemas().job_ok(job) == JOB_VALIDATOR.is_valid(job), json.dumps(job)
 
 
 def test_fast_check_agrees_on_every_invalid_fixture_job() -> None:
@@ -306,7 +322,7 @@ def test_fast_check_agrees_on_every_invalid_fixture_job() -> None:
             if isinstance(job, dict):
                 job = {"project": "p", "location": "l", **job}
                 assert FAST(job) == JOB_VALIDATOR.is_valid(job), fixture.name
-                assert _schemas().job_ok(job) == JOB_VALIDATOR.is_valid(job), fixture.name
+                assert schemas().job_ok(job) == JOB_VALIDATOR.is_valid(job), fixture.name
 
 
 def test_bad_defaults_are_reported_once_and_jobs_still_explain_their_own_errors(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ user's labels only — planner's own identity labels are added at create time.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +43,26 @@ class DesiredJob:
     positions: Mapping[str, SourceLocation] = field(default_factory=dict, compare=False, repr=False)
 
 
+class _LazyHash:
+    """`Desired.config_hash`: given as the hash, or as a function that computes it when first read
+    (`validate` gives `planner.config.digest`'s: a plan records the hash, `planner validate` never
+    reads it)."""
+
+    def __get__(self, obj: Desired | None, owner: type | None = None) -> str:
+        if obj is None:
+            return ""  # the default
+        value: str | Callable[[], str] = obj.__dict__["_config_hash"]
+        if not isinstance(value, str):
+            value = obj.__dict__["_config_hash"] = value()
+        return value
+
+    def __set__(self, obj: Desired, value: str | Callable[[], str]) -> None:
+        obj.__dict__["_config_hash"] = value  # (only __init__ sets it: the dataclass is frozen)
+
+
 @dataclass(frozen=True)
 class Desired:
     jobs: Mapping[str, DesiredJob]  # sorted by address
     files: tuple[str, ...] = ()
-    config_hash: str = ""  # sha256 over the normalised desired jobs, for stale-plan checks
+    config_hash: _LazyHash = _LazyHash()  # sha256 over the normalised desired jobs, for stale-plan checks
     warnings: tuple[Diagnostic, ...] = ()  # e.g. hardware outside planner's catalog; never block a plan

@@ -1,11 +1,12 @@
 """Templates and sweeps before validation: `templates:` + `extends:`, then `matrix:`, for one job.
 
 A file's top-level ``templates:`` holds partial jobs by name; a job's ``extends: NAME`` (or a list
-of names) stacks them in order, then the file's ``defaults``, then the job itself (a later layer
-wins, mappings merge deeply, lists replace, as with defaults). A template may extend other
-templates. The merged job's ``matrix:`` is then expanded by `planner.config.matrix`. What comes out is
-an ordinary job for `validate`, whose values keep their source positions: a value taken from a
-template is reported at the template's line, and `attribute` adds which job used it.
+of names) stacks them in order, then the file's ``defaults``, then the job itself (layered by
+`planner.config.merge`: a later layer wins, mappings merge deeply, lists replace, as with
+defaults). A template may extend other templates. The merged job's ``matrix:`` is then expanded
+by `planner.config.matrix`. What comes out is an ordinary job for `validate`, whose values keep
+their source positions: a value taken from a template is reported at the template's line, and
+`attribute` adds which job used it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any
 
 from planner.config import matrix
 from planner.config.load import Document, Span, find_span
+from planner.config.merge import merge
 from planner.errors import Diagnostic, SourceLocation
 
 KEYS = ("extends", *matrix.KEYS)  # job keys handled here, never part of the job itself
 
-Merge = Callable[[dict[str, Any], Span, dict[str, Any], Span], tuple[dict[str, Any], Span]]
 Report = Callable[[SourceLocation | None, str, str], None]
 
 
@@ -38,7 +39,7 @@ class Expanded:
 
 def needs_expansion(job: Any, address: str, mentions: frozenset[str]) -> bool:
     """Does this job use extends/matrix (or ${matrix.X}, which then needs a matrix)?"""
-    return isinstance(job, dict) and (address in mentions or any(key in job for key in KEYS))
+    return isinstance(job, dict) and (address in mentions or not job.keys().isdisjoint(KEYS))
 
 
 def matrix_mentions(doc: Document, data: Mapping[str, Any]) -> frozenset[str]:
@@ -67,7 +68,6 @@ def expand_job(
     job_span: Span,
     defaults: dict[str, Any],
     defaults_span: Span | None,
-    merge: Merge,
     report: Report,
 ) -> list[Expanded]:
     """The jobs one `jobs:` entry stands for (one, or one per matrix combination); [] after

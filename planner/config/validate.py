@@ -3,127 +3,47 @@
 `load` hands it plain values with positions; it hands `plan` a Desired, or raises ConfigError
 with every problem found, each at file:line:column with its field path. It never reads the
 environment: the CLI gathers variables (--var, --var-file, PLANNER_VAR_*) and passes them in.
-
-Variables: ``${var.NAME}`` anywhere in a string value, ``${var.NAME:-default}`` with a default,
-``$${`` for a literal ``${``. A value that is nothing but one unquoted reference takes the
-type YAML would give the text (``acceleratorCount: ${var.gpus}`` with gpus=2 is the integer 2);
-quote it to keep a string. Mapping keys are never interpolated.
+Its neighbours: `interpolate` replaces ``${var.X}``, `merge` layers `defaults` under jobs,
+`templates` expands `extends:`/`matrix:`, `schema` checks, `digest` fingerprints the result.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-import hashlib
-import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema_rs
-
-from planner import jsoncodec
 from planner.apimodel import canonical_duration as _canonical_duration
 from planner.apimodel import is_reserved_label
 from planner.config import fast as fastyaml
 from planner.config import templates
-from planner.config.load import (
-    Document,
-    Span,
-    find_span,
-    load_each,
-    read_config_file,
-    resolve_paths,
-    resolve_plain_scalar,
-)
+from planner.config.digest import config_hash
+from planner.config.interpolate import interpolate_document
+from planner.config.load import Document, Span, find_span, load_each, read_config_file, resolve_paths
+from planner.config.merge import merge, without
 from planner.config.messages import (
     SECRET_PATH,
-    SIMPLE_KEY,
     check_field_path,
     describe,
-    field_places,
     format_path,
     schema_message,
     unknown_field,
 )
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.config.variables import as_values, typed_reference
-from planner.config.variables import missing_message as variables_missing_message
+from planner.config.positions import NOWHERE, Deferred, Positions
+from planner.config.schema import schemas
+from planner.config.variables import as_values
 from planner.errors import ConfigError, Diagnostic, SourceLocation
 from planner.hardware import HardwareOptions, Severity, check_job, packaged_catalog
 
 if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
-
-# A generated copy of schemas/desired-state.schema.json, shipped inside the package.
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data"
-DESIRED_STATE_SCHEMA = "desired-state.schema.json"
 
 BODY_FIELDS = ("displayName", "labels", "jobSpec", "encryptionSpec")
 
-_VAR_TOKEN = re.compile(r"\$\$\{|\$\{var\.([^}]*)\}|\$\{var\.")
-_VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
-
-
-
 # Thousands of jobs repeat the same few durations and ignoreChanges paths.
 canonical_duration = functools.lru_cache(maxsize=1024)(_canonical_duration)
-
-
-# --- the schema, compiled once ------------------------------------------------------------------
-
-
-class _Schemas:
-    def __init__(self, schema: dict[str, Any]):
-        self.schema = schema
-        defs = schema["$defs"]
-        file_schema = copy.deepcopy(schema)
-        file_schema["properties"]["jobs"]["additionalProperties"] = True
-        self._file_schema = file_schema
-        self._file_rs = jsonschema_rs.validator_for(file_schema)
-        job_schema = {"$ref": "#/$defs/job", "$defs": defs}
-        self._job_schema = job_schema
-        self._job_rs = jsonschema_rs.validator_for(job_schema)
-        self.job_fields: dict[str, Any] = defs["job"]["properties"]
-        self.field_places = field_places(self.job_fields)
-
-    def file_ok(self, data: dict[str, Any]) -> bool:
-        return _valid(self._file_rs, data) or self.file.is_valid(data)
-
-    def job_ok(self, job: dict[str, Any]) -> bool:
-        return _valid(self._job_rs, job) or self.job.is_valid(job)
-
-    # jsonschema explains what the fast checks above only detect; importing it costs a tenth
-    # of a second, so only a configuration with errors pays for it.
-    @functools.cached_property
-    def file(self) -> Draft202012Validator:
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self._file_schema)
-
-    @functools.cached_property
-    def job(self) -> Draft202012Validator:
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self._job_schema)
-
-
-def _valid(fast: Any, value: Any) -> bool:
-    """Does jsonschema-rs say valid? It answers for 10,000 jobs in a few hundredths of a second;
-    a "no" (or a value it cannot read) is asked of jsonschema again, which has the final word,
-    so the two can only differ in speed."""
-    try:
-        return bool(fast.is_valid(value))
-    except (ValueError, TypeError, OverflowError):
-        return False
-
-
-@functools.cache
-def _schemas() -> _Schemas:
-    text = (SCHEMA_DIR / DESIRED_STATE_SCHEMA).read_text(encoding="utf-8")
-    return _Schemas(json.loads(text))
 
 
 # --- entry point --------------------------------------------------------------------------------
@@ -169,22 +89,6 @@ class _Decline(Exception):
     """The values tier has something to say about the configuration: the builder's load says it."""
 
 
-class _Nowhere(dict[str, Any]):
-    """The children of a value whose position the values tier does not know: every child is nowhere."""
-
-    def __getitem__(self, key: str) -> Span:
-        return _NOWHERE
-
-    def get(self, key: str, default: Any = None) -> Span:  # type: ignore[override]
-        return _NOWHERE
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-
-_NOWHERE: Span = (0, 0, 0, 0, _Nowhere())
-
-
 def _load_values(
     paths: Sequence[str | Path], variables: Mapping[str, str], hardware: HardwareOptions | None
 ) -> Desired | None:
@@ -202,7 +106,7 @@ def _load_values(
         values = fastyaml.fast_values(text)
         if values is None:
             return None
-        documents.append(Document(name, values.data, _NOWHERE, values.templated))
+        documents.append(Document(name, values.data, NOWHERE, values.templated))
     try:
         return _Validation(variables, hardware, again=_Revalidation(paths, variables, hardware)).run(documents)
     except _Decline:
@@ -227,21 +131,6 @@ class _Revalidation:
         return self._positions.get(address, {})
 
 
-class _DeferredPositions(Mapping[str, SourceLocation]):
-    def __init__(self, again: _Revalidation, address: str):
-        self._again = again
-        self._address = address
-
-    def __getitem__(self, path: str) -> SourceLocation:
-        return self._again.positions(self._address)[path]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._again.positions(self._address))
-
-    def __len__(self) -> int:
-        return len(self._again.positions(self._address))
-
-
 class _Validation:
     def __init__(
         self, variables: Mapping[str, str], hardware: HardwareOptions | None = None, again: _Revalidation | None = None
@@ -249,8 +138,9 @@ class _Validation:
         # With `again`, the documents come from the values tier: no positions, so anything to
         # report declines (_Decline) and the builder's load reports it.
         self.again = again
+        self.positions_of = again.positions if again is not None else None  # (one bound method for all jobs)
         self.variables = variables
-        self.schemas = _schemas()
+        self.schemas = schemas()
         self.diagnostics: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
         self.warnings: dict[tuple[SourceLocation | None, str], Diagnostic] = {}
         self.hardware = hardware or HardwareOptions()
@@ -258,6 +148,10 @@ class _Validation:
         self.good_paths: set[str] = set()
         self.unresolved: set[SourceLocation] = set()
         self.bad_defaults: list[tuple[str | int, ...]] = []
+        # The file's own project and location (values, spans) for its jobs that set none.
+        self.inherited: tuple[dict[str, Any], dict[str, Span]] = ({}, {})
+        # Thousands of jobs share a few lifecycles (frozen, so one object serves them all).
+        self.lifecycles: dict[tuple[Any, ...], Lifecycle] = {}
 
     def report(self, location: SourceLocation | None, path: str, message: str) -> None:
         if self.again is not None:
@@ -282,13 +176,21 @@ class _Validation:
             raise ConfigError(self.diagnostics.values())
         ordered = {address: jobs[address] for address in sorted(jobs)}
         warnings = tuple(sorted(self.warnings.values(), key=Diagnostic.sort_key))
-        return Desired(
-            jobs=ordered, files=tuple(d.file for d in documents), config_hash=config_hash(ordered), warnings=warnings
-        )
+        files = tuple(d.file for d in documents)
+        # The hash is computed when first read: a plan records it, `planner validate` never needs it.
+        lazy_hash = functools.partial(config_hash, ordered)
+        return Desired(jobs=ordered, files=files, config_hash=lazy_hash, warnings=warnings)
 
     def _document(self, doc: Document, jobs: dict[str, DesiredJob], defined_at: dict[str, SourceLocation]) -> None:
-        data = _interpolate_document(self, doc)
+        data = interpolate_document(doc, self.variables, self.report_unresolved)
         assert isinstance(data, dict)
+        inherited = {name: data[name] for name in ("project", "location") if isinstance(data.get(name), str)}
+        spans: dict[str, Span] = {}
+        for name in inherited:
+            found = doc.find([name])
+            assert found is not None
+            spans[name] = found
+        self.inherited = (inherited, spans)
         # Paths inside `defaults` already reported as wrong: a job failing only because of
         # them is not explained again (that would cost a slow jsonschema pass per job).
         self.bad_defaults = []
@@ -329,16 +231,15 @@ class _Validation:
             if templates.needs_expansion(job, address, mentions):
                 if self.again is not None:
                     raise _Decline  # templates place the values they make: the builder's load does
-                self._expanded(doc, data, address, job, job_span, defaults, defaults_span, jobs, defined_at)
+                self._expanded(doc, address, job, job_span, defaults, defaults_span, jobs, defined_at)
                 continue
-            built = self._job(doc, data, address, job, job_span, defaults, defaults_span)
+            built = self._job(doc, address, job, job_span, key_loc, defaults, defaults_span)
             if built is not None:
                 jobs[address] = built
 
     def _expanded(
         self,
         doc: Document,
-        data: dict[str, Any],
         address: str,
         job: dict[str, Any],
         job_span: Span,
@@ -349,14 +250,14 @@ class _Validation:
     ) -> None:
         """A job with `extends:` or `matrix:` (see planner.config.templates), validated as the jobs it makes."""
         key_loc = doc.location(job_span, key=True)
-        for item in templates.expand_job(doc, address, job, job_span, defaults, defaults_span, _merge, self.report):
+        for item in templates.expand_job(doc, address, job, job_span, defaults, defaults_span, self.report):
             if item.address in defined_at and item.address != address:
                 where = defined_at[item.address]
                 self.report(key_loc, f"jobs.{address}", f'job "{item.address}" is already defined at {where}')
                 continue
             defined_at.setdefault(item.address, key_loc)
             before = len(self.diagnostics)
-            built = self._job(doc, data, item.address, item.job, item.span, {}, None)
+            built = self._job(doc, item.address, item.job, item.span, doc.location(item.span, key=True), {}, None)
             if item.origins and len(self.diagnostics) > before:
                 for key in list(self.diagnostics)[before:]:  # a dict keeps insertion order
                     self.diagnostics[key] = templates.attribute(self.diagnostics[key], item, key_loc)
@@ -368,31 +269,30 @@ class _Validation:
     def _job(
         self,
         doc: Document,
-        data: dict[str, Any],
         address: str,
         job: Any,
         job_span: Span,
+        key_loc: SourceLocation,
         defaults: dict[str, Any],
         defaults_span: Span | None,
     ) -> DesiredJob | None:
         prefix: tuple[str | int, ...] = ("jobs", address)
-        key_loc = doc.location(job_span, key=True)
         if not isinstance(job, dict):
             self.report(doc.location(job_span), format_path(prefix), f"expected a mapping, got {describe(job)}")
             return None
         if defaults_span is not None:
-            job, job_span = _merge(defaults, defaults_span, job, job_span)
+            job, job_span = merge(defaults, defaults_span, job, job_span)
         else:
             job = dict(job)
-        job_children = job_span[4]
-        assert isinstance(job_children, dict)
-        for name in ("project", "location"):
-            if name not in job and isinstance(data.get(name), str):
-                job[name] = data[name]
-                file_span = doc.find([name])
-                assert file_span is not None
-                job_children = {**job_children, name: file_span}
-        job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
+        inherited, spans = self.inherited
+        missing = [name for name in inherited if name not in job]
+        if missing:
+            for name in missing:
+                job[name] = inherited[name]
+            job_children = job_span[4]
+            assert isinstance(job_children, dict)
+            job_children = {**job_children, **{name: spans[name] for name in missing}}
+            job_span = (job_span[0], job_span[1], job_span[2], job_span[3], job_children)
 
         before = len(self.diagnostics)
         if not self.schemas.job_ok(job) and not self._only_bad_defaults(job, job_span, defaults_span):
@@ -412,21 +312,29 @@ class _Validation:
             return None
 
         _normalise(job)
-        lifecycle = job.get("lifecycle", {})
         return DesiredJob(
             address=address,
             project=job["project"],
             location=job["location"],
             body={k: job[k] for k in BODY_FIELDS if k in job},
-            lifecycle=Lifecycle(
-                prevent_destroy=lifecycle.get("preventDestroy", False),
-                ignore_changes=tuple(lifecycle.get("ignoreChanges", ())),
-                on_remove=OnRemove(lifecycle.get("onRemove", "delete")),
-                rerun_on=tuple(lifecycle.get("rerunOn", ())),
-            ),
+            lifecycle=self._lifecycle(job.get("lifecycle", {})),
             source=key_loc if self.again is None else None,
-            positions=_Positions(doc.file, job_span) if self.again is None else _DeferredPositions(self.again, address),
+            positions=Deferred(self.positions_of, address) if self.positions_of else Positions(doc.file, job_span),
         )
+
+    def _lifecycle(self, lifecycle: dict[str, Any]) -> Lifecycle:
+        key = (
+            lifecycle.get("preventDestroy", False),
+            tuple(lifecycle.get("ignoreChanges", ())),
+            lifecycle.get("onRemove", "delete"),
+            tuple(lifecycle.get("rerunOn", ())),
+        )
+        found = self.lifecycles.get(key)
+        if found is None:
+            found = self.lifecycles[key] = Lifecycle(
+                prevent_destroy=key[0], ignore_changes=key[1], on_remove=OnRemove(key[2]), rerun_on=key[3]
+            )
+        return found
 
     def _only_bad_defaults(self, job: dict[str, Any], job_span: Span, defaults_span: Span | None) -> bool:
         """True if the job passes once the values it took from bad `defaults` entries are removed."""
@@ -435,7 +343,7 @@ class _Validation:
         pruned: Any = job
         for path in self.bad_defaults:
             if path and find_span(job_span, path) is find_span(defaults_span, path) is not None:
-                pruned = _without(pruned, path)
+                pruned = without(pruned, path)
         return pruned is not job and self.schemas.job_ok(pruned)
 
     def _semantic_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
@@ -549,150 +457,6 @@ class _Validation:
         self.report(doc.location(span), path, message)
 
 
-# --- variables, defaults, normalisation ---------------------------------------------------------
-
-
-def _interpolate_text(text: str, variables: Mapping[str, str]) -> tuple[str, str | None]:
-    """Text with ${var.X} replaced; or (text, problem)."""
-    problem: str | None = None
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal problem
-        token = match.group(0)
-        if token == "$${":
-            return "${"
-        inner = match.group(1)
-        body = _VAR_BODY.fullmatch(inner) if inner is not None else None
-        if body is None:
-            usage = "write ${var.NAME} or ${var.NAME:-default}"
-            problem = problem or f'malformed variable reference "{token}": {usage}'
-            return token
-        name, default = body.group(1), body.group(2)
-        if name in variables:
-            return str(variables[name])
-        missing = variables_missing_message(variables, name, default is not None)
-        if missing is None:
-            return default or ""
-        problem = problem or missing
-        return token
-
-    return _VAR_TOKEN.sub(replace, text), problem
-
-
-def _substitute(
-    validation: _Validation, doc: Document, value: Any, span: Span, path: Sequence[str | int], plain: bool
-) -> Any:
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    result, problem = _interpolate_text(value, validation.variables)
-    if problem is not None:
-        validation.report_unresolved(doc.location(span), format_path(path), problem)
-        return value
-    if plain and value.startswith("${") and _VAR_TOKEN.fullmatch(value):
-        declared, typed = typed_reference(validation.variables, value)
-        if declared:
-            return typed
-        try:
-            typed = resolve_plain_scalar(result) if result else result
-        except ValueError:  # an integer beyond Python's digit limit for int()
-            problem = f"the variable's value is a number of {len(result)} digits, too large for any field"
-            validation.report_unresolved(doc.location(span), format_path(path), problem)
-            return value
-        if isinstance(typed, (bool, int)):
-            return typed
-    return result
-
-
-def _interpolate_document(validation: _Validation, doc: Document) -> dict[str, Any]:
-    """The document's data with variables replaced (in place, unless aliases share values)."""
-    if doc.aliased:
-        plain = set()
-        for path, is_plain in doc.templated:
-            found = find_span(doc.span, path)
-            if is_plain and found is not None:
-                plain.add((found[0], found[1]))
-        data = _copy_interpolated(validation, doc, doc.data, doc.span, (), plain)
-        assert isinstance(data, dict)
-        return data
-    data = doc.data
-    for path, is_plain in doc.templated:
-        container: Any = data
-        for part in path[:-1]:
-            container = container[part]
-        span = find_span(doc.span, path) or _NOWHERE  # (nowhere: the values tier's documents)
-        container[path[-1]] = _substitute(validation, doc, container[path[-1]], span, path, is_plain)
-    return data
-
-
-def _copy_interpolated(
-    validation: _Validation,
-    doc: Document,
-    value: Any,
-    span: Span,
-    path: tuple[str | int, ...],
-    plain: set[tuple[int, int]],
-) -> Any:
-    """A fresh copy of value (aliases become separate values) with variables replaced."""
-    if isinstance(value, str):
-        return _substitute(validation, doc, value, span, path, (span[0], span[1]) in plain)
-    children = span[4]
-    if isinstance(value, dict):
-        assert isinstance(children, dict)
-        return {k: _copy_interpolated(validation, doc, v, children[k], (*path, k), plain) for k, v in value.items()}
-    if isinstance(value, list):
-        assert isinstance(children, list)
-        return [_copy_interpolated(validation, doc, v, children[i], (*path, i), plain) for i, v in enumerate(value)]
-    return value
-
-
-def _without(value: Any, path: Sequence[str | int]) -> Any:
-    """value with the entry at path removed, copying only the containers along the path."""
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict) and isinstance(head, str) and head in value:
-        out = dict(value)
-        if rest:
-            out[head] = _without(value[head], rest)
-        else:
-            del out[head]
-        return out
-    if isinstance(value, list) and isinstance(head, int) and 0 <= head < len(value):
-        items = list(value)
-        if rest:
-            items[head] = _without(value[head], rest)
-        else:
-            del items[head]
-        return items
-    return value
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _merge(base: dict[str, Any], base_span: Span, over: dict[str, Any], over_span: Span) -> tuple[dict[str, Any], Span]:
-    """Deep-merge over onto base (over wins, lists replace); values from base are copied."""
-    base_children = base_span[4]
-    over_children = over_span[4]
-    assert isinstance(base_children, dict) and isinstance(over_children, dict)
-    merged: dict[str, Any] = {}
-    spans: dict[str, Span] = {}
-    for key, value in base.items():
-        if key not in over:
-            merged[key] = _copy(value)
-            spans[key] = base_children[key]
-    for key, value in over.items():
-        if key in base and isinstance(value, dict) and isinstance(base[key], dict):
-            merged[key], spans[key] = _merge(base[key], base_children[key], value, over_children[key])
-        else:
-            merged[key] = value
-            spans[key] = over_children[key]
-    return merged, (over_span[0], over_span[1], over_span[2], over_span[3], spans)
-
-
 def _normalise(job: dict[str, Any]) -> None:
     """In place, on values this job owns: int64 as strings, durations as "Ns"."""
     spec = job.get("jobSpec")
@@ -715,71 +479,3 @@ def _normalise(job: dict[str, Any]) -> None:
 
 def _unresolved(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
-
-
-def config_hash(jobs: Mapping[str, DesiredJob], digests: Mapping[str, bytes] | None = None) -> str:
-    """sha256 over the job digests in address order; `digests` may hold some already computed."""
-    total = hashlib.sha256()
-    for address in sorted(jobs):
-        digest = digests.get(address) if digests is not None else None
-        total.update(digest if digest is not None else job_digest(jobs[address]))
-    return total.hexdigest()
-
-
-def job_digest(job: DesiredJob) -> bytes:
-    """sha256 of one job's canonical JSON (address, project, location, body, lifecycle)."""
-    entry = {
-        "address": job.address,
-        "project": job.project,
-        "location": job.location,
-        "body": job.body,
-        "lifecycle": {
-            "preventDestroy": job.lifecycle.prevent_destroy,
-            "ignoreChanges": list(job.lifecycle.ignore_changes),
-            "onRemove": job.lifecycle.on_remove.value,
-            "rerunOn": list(job.lifecycle.rerun_on),
-        },
-    }
-    return hashlib.sha256(jsoncodec.dumps_sorted(entry)).digest()
-
-
-class _Positions(Mapping[str, SourceLocation]):
-    """Dotted path -> SourceLocation for every value of one job, computed on first use."""
-
-    def __init__(self, file: str, span: Span):
-        self._file = file
-        self._span = span
-        self._table: dict[str, SourceLocation] | None = None
-
-    def _build(self) -> dict[str, SourceLocation]:
-        if self._table is None:
-            table: dict[str, SourceLocation] = {}
-            stack: list[tuple[str, Span]] = [("", self._span)]
-            while stack:
-                path, span = stack.pop()
-                if path:
-                    table[path] = SourceLocation(self._file, span[0], span[1])
-                children = span[4]
-                if isinstance(children, dict):
-                    for key, child in children.items():
-                        stack.append((_join(path, key), child))
-                elif isinstance(children, list):
-                    for i, child in enumerate(children):
-                        stack.append((f"{path}[{i}]", child))
-            self._table = table
-        return self._table
-
-    def __getitem__(self, key: str) -> SourceLocation:
-        return self._build()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._build())
-
-    def __len__(self) -> int:
-        return len(self._build())
-
-
-def _join(path: str, key: str) -> str:
-    if SIMPLE_KEY.match(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
