@@ -53,7 +53,8 @@ def dumps_sorted(value: Any) -> bytes:
         out = orjson.dumps(value, option=_SORTED)
     except TypeError:
         out = None
-    if out is None or _may_hold_float(out):
+    # The bytes only hint at a float ("train:1.3" in a string looks like one); the value decides.
+    if out is None or (_may_hold_float(out) and _holds_float(value)):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return out
 

@@ -215,3 +215,22 @@ def test_state_bytes_are_the_standard_librarys_indented_json(value: object) -> N
 
     expected = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False).encode()
     assert jsoncodec.dumps_indented(value) == expected
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text() | st.sampled_from(["train:1.3", "a,2e5", "[3.0]", "img:1.0E2"])
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_JSON_VALUES)
+def test_spec_hash_bytes_are_the_standard_librarys_compact_json(value: object) -> None:
+    """Strings that look like floats ("train:1.3") no longer send a value to the slow path, and
+    the bytes stay the standard library's."""
+    from planner import jsoncodec
+
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert jsoncodec.dumps_sorted(value) == expected
