@@ -152,7 +152,7 @@ def _priced(plan: Any, live: Any, prior: Any, files: Sequence[str], opts: Mappin
 def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: bool, **opts: Any) -> int:
     """Show what apply would do."""
     from planner.config.validate import load_desired
-    from planner.plans.engine import plan_to_json
+    from planner.documents.plan import plan_to_json
     from planner.plans.planfile import variables_entry, without_secrets
     from planner.render import render_plan
 
@@ -216,8 +216,8 @@ def apply_command(
     """Plan and carry it out, or carry out a saved plan exactly."""
     from planner.apply import ApplyOptions
     from planner.config.validate import load_desired
+    from planner.documents.plan import plan_from_json
     from planner.operations.plan import refreshed
-    from planner.plans.engine import plan_from_json
     from planner.render import render_plan
 
     color = _use_color(opts["no_color"])
@@ -381,7 +381,7 @@ def _wait_after_apply(
     plan: Any, prior: Any, client: Any, store: Any, workspace: str, timeout: float | None, color: bool
 ) -> int:
     """`apply --wait`: follow the jobs this apply created until each ends; the exit code says how."""
-    from planner.plans.engine import StepKind
+    from planner.plans.model import StepKind
     from planner.render.progress import WaitView
     from planner.status import console_url
     from planner.watch import WatchedJob, wait_for_jobs
