@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from planner.canonical import canonical_spec, spec_hash
 from planner.config.model import Desired, DesiredJob
-from planner.plans.engine import desired_hashes, recorded
+from planner.plans.hashes import desired_hashes, recorded
 from planner.state.fileformat import record_from_json, record_to_json
 from planner.state.model import JobRecord
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from planner.config.matrix import address_label, expand_targets
 from planner.config.model import Desired
 from planner.errors import UsageError
-from planner.plans.engine import desired_hashes, make_plan
+from planner.plans.engine import make_plan
+from planner.plans.hashes import desired_hashes
 from planner.plans.model import Plan, PlanOptions
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State

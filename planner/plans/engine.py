@@ -16,91 +16,12 @@ from planner import apimodel
 from planner.canonical import canonical_spec, spec_hash
 from planner.config.matrix import by_address as sweep_addresses
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.diff import (
-    FieldChange,
-    field_changes,
-    ignored_changes,
-    merge_changes,
-    placement_changes,
-    strip_paths,
-)
+from planner.diff import FieldChange, field_changes, ignored_changes, merge_changes, placement_changes, strip_paths
 from planner.errors import PlanRefusedError
+from planner.plans.hashes import desired_hashes
 from planner.plans.model import Action, Plan, PlanOptions, Reason, ResourceChange, Step, StepKind
 from planner.refresh import Live, LiveJob, fingerprint
-from planner.secrets import is_digest, matches_digest
 from planner.state.model import JobRecord, ReleasedJob, State
-
-
-def desired_hashes(
-    desired: Desired, records: Mapping[str, JobRecord], targets: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """The spec hash of every desired job (only the targets, if any).
-
-    A body that is the spec its state record holds (`recorded`; validation already writes
-    int64 and durations the canonical way, so unchanged jobs usually are) is that canonical
-    spec, and its hash is the record's: the state is planner's own record of what it applied,
-    trusted like its job names. This also keeps a job created by an older planner, whose
-    canonical form may since have changed, a no-op while its configuration does not change.
-    """
-    out: dict[str, str] = {}
-    for address, job in desired.jobs.items():
-        if targets and address not in targets:
-            continue
-        record = records.get(address)
-        if record is not None and record.spec_hash and recorded(job.body, record.spec):
-            out[address] = record.spec_hash
-        else:
-            out[address] = spec_hash(canonical_spec(job.body))
-    return out
-
-
-def recorded(body: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
-    """Is `body` the spec `stored` holds, where a state file keeps each env value as a salted digest?
-
-    True only if the two are equal once every env value of `body` that matches the digest in
-    its place is taken as that digest; on any other difference (a sensitive variable's digest
-    elsewhere included) it says False, and the caller canonicalises and hashes the body.
-    """
-    if body == stored:
-        return True
-    job_spec, stored_spec = body.get("jobSpec"), stored.get("jobSpec")
-    if not isinstance(job_spec, Mapping) or not isinstance(stored_spec, Mapping):
-        return False
-    pools, stored_pools = job_spec.get("workerPoolSpecs"), stored_spec.get("workerPoolSpecs")
-    if not isinstance(pools, list) or not isinstance(stored_pools, list) or len(pools) != len(stored_pools):
-        return False
-    aligned = []
-    for pool, stored_pool in zip(pools, stored_pools, strict=True):
-        if not isinstance(pool, Mapping) or not isinstance(stored_pool, Mapping):
-            return False
-        pool = dict(pool)
-        for kind in ("containerSpec", "pythonPackageSpec"):
-            section, stored_section = pool.get(kind), stored_pool.get(kind)
-            if isinstance(section, Mapping) and isinstance(stored_section, Mapping) and "env" in section:
-                if not _same_env(section["env"], stored_section.get("env")):
-                    return False
-                pool[kind] = {**section, "env": stored_section["env"]}
-        aligned.append(pool)
-    return {**body, "jobSpec": {**job_spec, "workerPoolSpecs": aligned}} == stored
-
-
-def _same_env(env: Any, stored: Any) -> bool:
-    """The same env entries, each value equal or matching the digest stored in its place."""
-    if not isinstance(env, list) or not isinstance(stored, list) or len(env) != len(stored):
-        return False
-    for item, kept in zip(env, stored, strict=True):
-        if item == kept:
-            continue
-        if not isinstance(item, Mapping) or not isinstance(kept, Mapping):
-            return False
-        value, digest = item.get("value"), kept.get("value")
-        if not (isinstance(value, str) and isinstance(digest, str) and is_digest(digest)):
-            return False
-        if not matches_digest(digest, value):
-            return False
-        if {**item, "value": digest} != kept:
-            return False
-    return True
 
 
 def make_plan(
@@ -131,6 +52,10 @@ def make_plan(
         record = records.get(address)
         labelled = by_address.get(address, [])
         replace_requested = address in options.replace
+        unchanged = unchanged_row(address, job, hash_hex, record, labelled, live, replace_requested)
+        if unchanged is not None:
+            changes.append(unchanged)
+            continue
         planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
         rows = planner_.plan()
         changes.extend(rows)
@@ -157,6 +82,51 @@ def make_plan(
         targets=tuple(sorted(options.targets)),
         warnings=tuple(warnings),
         fingerprint_entries=tuple(sorted(entries)),
+    )
+
+
+def unchanged_row(
+    address: str,
+    desired: DesiredJob | None,
+    hash_hex: str | None,
+    record: JobRecord | None,
+    labelled: list[LiveJob],
+    live: Live,
+    replace_requested: bool = False,
+) -> ResourceChange | None:
+    """The one no-op row `_AddressPlanner(...).plan()` gives when the recorded job is the address's
+    only live labelled job, in place, labelled with the desired spec hash, not due a rerun, note or
+    lifecycle update; None whenever any of that does not hold, and the planner decides.
+
+    Most rows of a plan are these; deciding them here skips the general selection and diff.
+    """
+    if desired is None or record is None or hash_hex is None or replace_requested or record.old_names:
+        return None
+    current = live.jobs.get(record.name)
+    if current is None or any(job is not current for job in labelled):
+        return None
+    lifecycle = desired.lifecycle
+    if (
+        lifecycle.ignore_changes
+        or (current.project, current.location) != (desired.project, desired.location)
+        or not current.managed
+        or current.spec_label != hash_hex[:16]
+        or current.state in lifecycle.rerun_on
+        or (current.terminal and current.state != "JOB_STATE_SUCCEEDED")
+        or lifecycle_changes(record, lifecycle)
+    ):
+        return None
+    return ResourceChange(
+        address=address,
+        action=Action.NOOP,
+        reason=Reason.UNCHANGED,
+        project=desired.project,
+        location=desired.location,
+        display_name=str(desired.body.get("displayName") or ""),
+        job_name=current.name,
+        job_state=current.state,
+        lifecycle=lifecycle,
+        after_hash=hash_hex,
     )
 
 

@@ -23,7 +23,7 @@ from planner.canonical import canonical_spec
 from planner.config.model import Desired
 from planner.config.variables import Declaration, Given, Values, values_for
 from planner.errors import ConfigError, Diagnostic, UsageError
-from planner.plans.engine import desired_hashes
+from planner.plans.hashes import desired_hashes
 from planner.plans.model import Plan
 from planner.secrets import mask_data
 from planner.state.model import State
