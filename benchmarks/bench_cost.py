@@ -19,7 +19,8 @@ from common import median
 
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.config.model import Desired, DesiredJob
-from planner.plans.engine import Plan, PlanOptions, make_plan
+from planner.plans.engine import make_plan
+from planner.plans.model import Plan, PlanOptions
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book
 from planner.refresh import Live, live_job

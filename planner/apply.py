@@ -26,7 +26,7 @@ from planner import apimodel
 from planner.canonical import request_body
 from planner.config.model import Lifecycle, OnRemove
 from planner.errors import ApiError, PlannerError
-from planner.plans.engine import Action, Plan, Reason, ResourceChange, Step, StepKind
+from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.refresh import JobReader, live_job
 from planner.secrets import at_rest
 from planner.state.model import JobRecord, JournalEntry, PendingStep, ReleasedJob, ReleaseHow, State, with_history

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from planner.errors import ConfigError, Diagnostic, PlannerError, SourceLocation, UsageError
-from planner.plans.engine import Action, Plan
+from planner.plans.model import Action, Plan
 from planner.pricing.cost import accelerator_counts, totals, usd
 
 # YAML key → (kind, description); kinds: regions/accelerators/labels are string lists, the rest numbers.

@@ -22,6 +22,7 @@ import yaml
 from planner.apimodel import TERMINAL_STATES
 from planner.config.editor_schema import editor_schema
 from planner.config.variables import declarations_schema
+from planner.documents.schema_parts import format_schema as dump  # the committed form of every schema
 from planner.errors import PlannerError, SourceLocation
 
 FIELDS_FILE = "schemas/custom_jobs.fields.txt"
@@ -450,6 +451,9 @@ TEMPLATES_SCHEMA: dict[str, Any] = {
 
 
 def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
+    # planner.policy owns the rules; imported here only, so loading schemagen stays light.
+    from planner.policy import policy_schema
+
     job_props = copy.deepcopy(dict(job_schema["properties"]))
     location_props = {
         "project": {"type": "string", "minLength": 1, "description": "Google Cloud project ID."},
@@ -492,7 +496,7 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
             "variables": declarations_schema(),
             "defaults": {"$ref": "#/$defs/jobDefaults"},
             "templates": copy.deepcopy(TEMPLATES_SCHEMA),
-            "policy": _policy_schema(),
+            "policy": policy_schema(),
             "jobs": {
                 "type": "object",
                 "description": "Jobs by address: unique across all files, lowercase letters, digits and '-'.",
@@ -508,18 +512,6 @@ def build_desired_state_schema(job_schema: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_schema() -> dict[str, Any]:
-    # planner.policy owns the rules; imported here only, so loading schemagen stays light.
-    from planner.policy import policy_schema
-
-    return policy_schema()
-
-
-def dump(schema: Mapping[str, Any]) -> str:
-    """Deterministic JSON: sorted keys, 2-space indent, UTF-8, trailing newline."""
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def load_sources(repo_root: Path) -> tuple[FieldTables, dict[str, Any]]:
     text = (repo_root / FIELDS_FILE).read_text(encoding="utf-8")
     overlay = yaml.safe_load((repo_root / OVERLAY_FILE).read_text(encoding="utf-8"))
@@ -533,8 +525,8 @@ def load_sources(repo_root: Path) -> tuple[FieldTables, dict[str, Any]]:
 def generate(repo_root: Path) -> dict[str, str]:
     """Every generated file: path relative to repo_root -> its text.
 
-    Besides the two input schemas built here, this includes the plan and drift JSON schemas
-    that the JSON views describe themselves with, so one command keeps all of schemas/ current.
+    Besides the two input schemas built here, this includes the plan, drift and status documents'
+    JSON schemas (planner.documents), so one command keeps all of schemas/ current.
     """
     tables, overlay = load_sources(repo_root)
     job = build_custom_job_schema(tables, overlay)
@@ -548,49 +540,34 @@ def generate(repo_root: Path) -> dict[str, str]:
         DESIRED_STATE_SCHEMA: dump(editor_schema(strict)),
         PACKAGED_SCHEMA: dump(strict),
     }
-    files.update(_view_schemas())
-    files.update(_hardware_catalog(repo_root))
-    return files
-
-
-def _hardware_catalog(repo_root: Path) -> dict[str, str]:
+    files.update({f"schemas/{name}.schema.json": dump(s) for name, s in _document_schemas().items()})
     # The hardware catalog is generated from schemas/ like the schemas; planner.hardware owns it.
     from planner.hardware.catalog import CATALOG_SOURCE, generate_catalog
 
-    return generate_catalog(repo_root) if (repo_root / CATALOG_SOURCE).exists() else {}
+    if (repo_root / CATALOG_SOURCE).exists():
+        files.update(generate_catalog(repo_root))
+    return files
 
 
-def _view_schemas() -> dict[str, str]:
-    try:
-        from planner.render.json_view import drift_schema, format_schema, plan_schema
-    except ImportError:  # the views are another module's; without them there is nothing to add
-        return {}
-    return {
-        "schemas/plan.schema.json": format_schema(plan_schema()),
-        "schemas/drift.schema.json": format_schema(drift_schema()),
-        **_status_schema(),
-    }
+def _document_schemas() -> dict[str, Any]:
+    """The plan, drift and status documents' schemas by name (planner.documents owns them)."""
+    from planner.documents.drift import drift_schema
+    from planner.documents.plan import plan_schema
+    from planner.documents.status import status_schema
 
-
-def _status_schema() -> dict[str, str]:
-    from planner.render.json_view import format_schema
-    from planner.render.status_view import status_schema
-
-    return {"schemas/status.schema.json": format_schema(status_schema())}
+    return {"plan": plan_schema(), "drift": drift_schema(), "status": status_schema()}
 
 
 def check(repo_root: Path) -> list[str]:
     """Generated files whose committed text differs (or that are missing); empty when up to date."""
-    stale = []
-    for rel, text in sorted(generate(repo_root).items()):
-        path = repo_root / rel
-        try:
-            current = path.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            stale.append(rel)
-    return stale
+    return [rel for rel, text in sorted(generate(repo_root).items()) if _committed(repo_root / rel) != text]
+
+
+def _committed(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def write(repo_root: Path) -> list[str]:
@@ -615,14 +592,7 @@ def packaged_schema(name: str) -> str:
         return dump(editor_schema(strict))
     if name == "custom-job":
         return (data / Path(PACKAGED_CUSTOM_JOB_SCHEMA).name).read_text(encoding="utf-8")
-    from planner.render.json_view import drift_schema, format_schema, plan_schema
-
-    if name == "plan":
-        return format_schema(plan_schema())
-    if name == "drift":
-        return format_schema(drift_schema())
-    if name == "status":
-        from planner.render.status_view import status_schema
-
-        return format_schema(status_schema())
+    schemas = _document_schemas()
+    if name in schemas:
+        return dump(schemas[name])
     raise ValueError(f"unknown schema {name!r}")

@@ -19,10 +19,10 @@ from plan_harness import CREATED_AT, client_for, seed_case
 
 from planner.config.model import Desired, DesiredJob
 from planner.config.validate import load_desired
+from planner.documents.plan import plan_to_json
 from planner.emulator import ManualClock
 from planner.errors import UsageError
 from planner.operations.plan import refresh_and_plan
-from planner.plans.engine import plan_to_json
 from planner.pricing.cost import annotate, estimate, footer, totals
 from planner.pricing.prices import STALE_DAYS, book_from_json, load_book
 from planner.render import render_plan
@@ -275,7 +275,8 @@ def test_replace_and_delete_are_priced(tmp_path: Path, emulator_factory, book) -
 def test_unpriced_plan_documents_are_unchanged() -> None:
     job_ = DesiredJob("a", "p", "us-central1", job(pool("n1-standard-4")))
     desired = Desired(jobs={"a": job_})
-    from planner.plans.engine import PlanOptions, make_plan
+    from planner.plans.engine import make_plan
+    from planner.plans.model import PlanOptions
     from planner.refresh import Live
 
     plan = make_plan(desired, None, Live(jobs={}), PlanOptions())

@@ -17,10 +17,10 @@ import pytest
 from plan_harness import CREATED_AT, client_for, load_case, seed_case
 
 from planner.config.validate import load_desired
+from planner.documents.plan import plan_to_json
 from planner.emulator import ManualClock
 from planner.errors import PlanRefusedError
 from planner.operations.plan import refresh_and_plan
-from planner.plans.engine import plan_to_json
 from planner.render import render_plan
 
 ROOT = Path(__file__).resolve().parents[1]

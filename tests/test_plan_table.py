@@ -8,8 +8,10 @@ import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.documents.plan import plan_from_json, plan_to_json
 from planner.errors import PlanRefusedError
-from planner.plans.engine import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
+from planner.plans.engine import make_plan
+from planner.plans.model import Action, PlanOptions, Reason, StepKind
 from planner.refresh import Live, LiveJob, live_job
 from planner.state.model import JobRecord, State
 

@@ -14,7 +14,7 @@ from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
 from planner.drift import DriftKind, detect_drift
 from planner.errors import StateError
-from planner.plans.engine import Action, Plan, Reason, ResourceChange, Step, StepKind
+from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.refresh import Live, live_job
 from planner.state.fileformat import journal_line, read_journal_line, read_state, write_state
 from planner.state.model import HISTORY_LIMIT, JobRecord, JournalEntry, ReleasedJob, State, apply_entries, with_history

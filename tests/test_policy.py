@@ -15,7 +15,8 @@ from cli_harness import Cli
 
 from planner.config.model import Desired, DesiredJob
 from planner.errors import ConfigError
-from planner.plans.engine import Plan, PlanOptions, make_plan
+from planner.plans.engine import make_plan
+from planner.plans.model import Plan, PlanOptions
 from planner.policy import Policy, Violation, check, load_policy_file, max_cost_policy
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book

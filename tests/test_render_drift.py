@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from planner.diff import MASK, FieldChange
+from planner.documents.drift import drift_to_json
 from planner.drift import ConfigPending, DriftItem, DriftKind, DriftReport
 from planner.render import render_drift
-from planner.render.json_view import drift_to_json
 
 GOLDEN = Path(__file__).parent / "testdata" / "render"
 SCHEMA = Path(__file__).parent.parent / "schemas" / "drift.schema.json"

@@ -12,10 +12,10 @@ import pytest
 
 from planner.config.model import Lifecycle, OnRemove
 from planner.diff import MASK, FieldChange
+from planner.documents.plan import plan_schema, plan_to_json
 from planner.errors import PlannerError
-from planner.plans.engine import Action, Plan, Reason, ResourceChange, Step, StepKind, plan_to_json
+from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.render import render_plan
-from planner.render.json_view import plan_schema
 from planner.render.markdown import code, escape
 
 GOLDEN = Path(__file__).parent / "testdata" / "render"

@@ -11,11 +11,14 @@ import pytest
 
 from planner.canonical import canonical_spec, request_body, spec_hash
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
+from planner.documents.drift import drift_schema, drift_to_json
+from planner.documents.plan import plan_from_json, plan_schema, plan_to_json
+from planner.documents.schema_parts import format_schema
 from planner.drift import OPTIONAL_KINDS, DriftKind, detect_drift
-from planner.plans.engine import Action, PlanOptions, Reason, StepKind, make_plan, plan_from_json, plan_to_json
+from planner.plans.engine import make_plan
+from planner.plans.model import Action, PlanOptions, Reason, StepKind
 from planner.refresh import Live, LiveJob, live_job
 from planner.render import render_drift, render_plan
-from planner.render.json_view import drift_schema, drift_to_json, format_schema, plan_schema
 from planner.state.model import JobRecord, State
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"

@@ -21,7 +21,8 @@ from planner.config.model import Desired, DesiredJob
 from planner.config.validate import load_desired
 from planner.emulator import ManualClock
 from planner.operations.plan import refresh_and_plan
-from planner.plans.engine import PlanOptions, make_plan
+from planner.plans.engine import make_plan
+from planner.plans.model import PlanOptions
 from planner.pricing.cost import annotate
 from planner.pricing.prices import load_book
 from planner.refresh import Live, live_job

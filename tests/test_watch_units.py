@@ -18,7 +18,7 @@ from planner.api.cloudlogging import list_log_entries
 from planner.apply import StepEvent
 from planner.emulator import Emulator, ManualClock
 from planner.logs import follow, job_filter, read_lines
-from planner.plans.engine import Step, StepKind
+from planner.plans.model import Step, StepKind
 from planner.render.jobstate import duration_text
 from planner.render.progress import WIDTH, ApplyProgress, WaitView, eta_text
 from planner.status import machine_summary, parse_state_filter

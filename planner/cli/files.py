@@ -134,7 +134,7 @@ def schema_check() -> int:
 @click.option("--show-sensitive", is_flag=True, help="Show env values a plan holds (a saved plan holds none).")
 def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_sensitive: bool) -> int:
     """Render a saved plan."""
-    from planner.plans.engine import plan_from_json
+    from planner.documents.plan import plan_from_json
     from planner.render import render_plan
 
     plan = plan_from_json(_read_plan_file(planfile))

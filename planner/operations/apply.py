@@ -23,7 +23,7 @@ from planner.plans.staleness import live_reasons, state_reasons
 if TYPE_CHECKING:
     from planner.apply import ApplyReport, StepEvent
     from planner.config.model import Desired
-    from planner.plans.engine import Plan
+    from planner.plans.model import Plan
     from planner.state.model import State
     from planner.state.store import StateStore
     from planner.watch import Transition, WaitResult, WatchedJob
@@ -133,7 +133,7 @@ def planned(request: ApplyRequest, backend: Backend, desired: Desired | None = N
 def saved_plan(client: Any, store: StateStore, workspace: str, request: ApplyRequest) -> tuple[Any, Any, Any]:
     """The request's saved plan for this workspace, checked as `check_saved_plan` does."""
     from planner.config.variables import gather
-    from planner.plans.engine import plan_from_json
+    from planner.documents.plan import plan_from_json
 
     assert request.saved is not None
     plan = plan_from_json(request.saved)
@@ -256,7 +256,7 @@ def run_apply(prepared: Prepared, request: ApplyRequest, events: ApplyEvents) ->
 
 def created_jobs(prepared: Prepared) -> list[WatchedJob]:
     """The jobs this apply created (in state now, not before it), for `apply --wait` to follow."""
-    from planner.plans.engine import StepKind
+    from planner.plans.model import StepKind
     from planner.watch import WatchedJob
 
     final = prepared.store.read()

@@ -20,7 +20,9 @@ from planner.config.matrix import address_label, expand_targets
 from planner.config.model import Desired
 from planner.errors import UsageError
 from planner.operations.backend import Backend, locked, long_lived
-from planner.plans.engine import Plan, PlanOptions, desired_hashes, make_plan
+from planner.plans.engine import make_plan
+from planner.plans.hashes import desired_hashes
+from planner.plans.model import Plan, PlanOptions
 from planner.refresh import JobReader, Live, LiveJob, Refresher, refresh
 from planner.state.model import State
 
@@ -145,7 +147,7 @@ def save_plan(path: Path, result: PlanResult, request: PlanRequest) -> None:
     """Save the plan for `planner apply FILE`: the plan document, the configuration's files and hash
     and the variables it was planned with, sensitive values left out."""
     from planner.config.variables import as_values
-    from planner.plans.engine import plan_to_json
+    from planner.documents.plan import plan_to_json
     from planner.plans.planfile import variables_entry, without_secrets
 
     doc = plan_to_json(result.plan, for_file=True)

@@ -2,190 +2,26 @@
 
 Pure (no network, no printing). Implements the table of DESIGN §5: every spec change is
 a replace; jobs are identified by state name and by planner's labels, never by display
-name. The Plan is one model rendered three ways (planner.render) and saved with `-o`.
+name. It makes the model of planner.plans.model; planner.documents.plan turns it into the
+JSON document every rendering and the saved plan file are made from.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Final
+from typing import Any
 
-from planner import __version__, apimodel
+from planner import apimodel
 from planner.canonical import canonical_spec, spec_hash
 from planner.config.matrix import by_address as sweep_addresses
 from planner.config.model import Desired, DesiredJob, Lifecycle, OnRemove
-from planner.diff import (
-    FieldChange,
-    field_changes,
-    ignored_changes,
-    mask_spec,
-    merge_changes,
-    placement_changes,
-    strip_paths,
-)
+from planner.diff import FieldChange, field_changes, ignored_changes, merge_changes, placement_changes, strip_paths
 from planner.errors import PlanRefusedError
+from planner.plans.hashes import desired_hashes
+from planner.plans.model import Action, Plan, PlanOptions, Reason, ResourceChange, Step, StepKind
 from planner.refresh import Live, LiveJob, fingerprint
 from planner.state.model import JobRecord, ReleasedJob, State
-
-FORMAT_VERSION: Final = "1.0"
-OPTIONAL_COUNTS: Final = frozenset({"update"})  # summary keys added after format 1.0
-
-
-class Action(enum.Enum):
-    CREATE = "create"
-    REPLACE = "replace"
-    CANCEL = "cancel"
-    DELETE = "delete"
-    ADOPT = "adopt"
-    FORGET = "forget"
-    UPDATE = "update"  # state only: the job's lifecycle settings changed
-    NOOP = "no-op"
-
-
-class Reason(enum.Enum):
-    NEW = "new"
-    FOUND_BY_LABELS = "found_by_labels"
-    DELETED_OUTSIDE = "deleted_outside_planner"
-    RERUN = "rerun"
-    SPEC_CHANGED = "spec_changed"
-    REMOVED = "removed_from_config"
-    ALREADY_GONE = "already_gone"
-    DUPLICATE = "duplicate"
-    REPLACED_CLEANUP = "replaced_job_cleanup"
-    UNCHANGED = "unchanged"
-    MOVED = "moved"  # project or location changed, the spec did not
-    REPLACE_REQUESTED = "replace_requested"  # --replace ADDR
-    LIFECYCLE_CHANGED = "lifecycle_changed"
-
-    def text(self, state: str | None = None) -> str:
-        texts = {
-            Reason.NEW: "new",
-            Reason.FOUND_BY_LABELS: "found by labels",
-            Reason.DELETED_OUTSIDE: "deleted outside planner",
-            Reason.RERUN: f"rerun after {state or 'a terminal state'}",
-            Reason.SPEC_CHANGED: "spec changed",
-            Reason.REMOVED: "removed from config",
-            Reason.ALREADY_GONE: "already gone",
-            Reason.DUPLICATE: "duplicate labelled job (left by an interrupted run)",
-            Reason.REPLACED_CLEANUP: "replaced job not yet deleted",
-            Reason.UNCHANGED: "unchanged",
-            Reason.MOVED: "project or location changed",
-            Reason.REPLACE_REQUESTED: "replacement requested with --replace",
-            Reason.LIFECYCLE_CHANGED: "lifecycle changed (state only)",
-        }
-        return texts[self]
-
-
-class StepKind(enum.Enum):
-    CREATE = "create"
-    CANCEL = "cancel"
-    DELETE = "delete"  # waits for the job to be terminal first
-    ADOPT = "adopt"  # state only
-    FORGET = "forget"  # state only
-    UPDATE = "update"  # state only: save the job's lifecycle settings
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: StepKind
-    job: str | None = None  # resource name acted on; None for create
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "job": self.job}
-
-
-@dataclass(frozen=True)
-class ResourceChange:
-    address: str
-    action: Action
-    reason: Reason
-    project: str
-    location: str
-    display_name: str = ""
-    job_name: str | None = None  # the live job acted on (replaced, cancelled, deleted, adopted)
-    job_state: str | None = None
-    steps: tuple[Step, ...] = ()
-    changes: tuple[FieldChange, ...] = ()
-    after: Mapping[str, Any] | None = None  # canonical desired spec (create/replace/adopt)
-    after_hash: str | None = None
-    lifecycle: Lifecycle | None = None
-    notes: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    # {"after", "before", "stops_running"} from planner.pricing.cost.annotate; None: not priced.
-    cost: Mapping[str, Any] | None = None
-
-    @property
-    def reason_text(self) -> str:
-        return self.reason.text(self.job_state)
-
-    @property
-    def replace_paths(self) -> tuple[str, ...]:
-        return tuple(c.path for c in self.changes if c.forces_replacement)
-
-    def touches_job(self) -> bool:
-        """True if applying this change cancels or deletes an existing job."""
-        return any(s.kind in (StepKind.CANCEL, StepKind.DELETE) for s in self.steps)
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    workspace: str = "default"
-    targets: frozenset[str] = frozenset()
-    created_at: str = ""
-    replace: frozenset[str] = frozenset()  # --replace: addresses to re-create although unchanged
-
-
-@dataclass(frozen=True)
-class Plan:
-    workspace: str
-    changes: tuple[ResourceChange, ...]
-    lineage: str | None
-    serial: int | None
-    live_fingerprint: str
-    config_hash: str
-    created_at: str = ""
-    targets: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    planner_version: str = __version__
-    fingerprint_entries: tuple[tuple[str, ...], ...] = field(default=(), compare=False)
-
-    def count(self, action: Action) -> int:
-        return sum(1 for c in self.changes if c.action is action)
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.action is not Action.NOOP for c in self.changes)
-
-    def summary(self) -> dict[str, int]:
-        counts = {a.value.replace("-", "_"): self.count(a) for a in Action}
-        # Counted only when present, so a plan without them reads exactly as format 1.0 did.
-        return {k: n for k, n in counts.items() if n or k not in OPTIONAL_COUNTS}
-
-
-def desired_hashes(
-    desired: Desired, records: Mapping[str, JobRecord], targets: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """The spec hash of every desired job (only the targets, if any).
-
-    A body equal to the spec its state record holds (validation already writes int64 and
-    durations the canonical way, so unchanged jobs usually are) is that canonical spec, and
-    its hash is the record's: the state is planner's own record of what it applied, trusted
-    like its job names. This also keeps a job created by an older planner, whose canonical
-    form may since have changed, a no-op while its configuration does not change.
-    """
-    out: dict[str, str] = {}
-    for address, job in desired.jobs.items():
-        if targets and address not in targets:
-            continue
-        record = records.get(address)
-        if record is not None and record.spec_hash and job.body == record.spec:
-            out[address] = record.spec_hash
-        else:
-            out[address] = spec_hash(canonical_spec(job.body))
-    return out
 
 
 def make_plan(
@@ -216,6 +52,10 @@ def make_plan(
         record = records.get(address)
         labelled = by_address.get(address, [])
         replace_requested = address in options.replace
+        unchanged = unchanged_row(address, job, hash_hex, record, labelled, live, replace_requested)
+        if unchanged is not None:
+            changes.append(unchanged)
+            continue
         planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
         rows = planner_.plan()
         changes.extend(rows)
@@ -242,6 +82,51 @@ def make_plan(
         targets=tuple(sorted(options.targets)),
         warnings=tuple(warnings),
         fingerprint_entries=tuple(sorted(entries)),
+    )
+
+
+def unchanged_row(
+    address: str,
+    desired: DesiredJob | None,
+    hash_hex: str | None,
+    record: JobRecord | None,
+    labelled: list[LiveJob],
+    live: Live,
+    replace_requested: bool = False,
+) -> ResourceChange | None:
+    """The one no-op row `_AddressPlanner(...).plan()` gives when the recorded job is the address's
+    only live labelled job, in place, labelled with the desired spec hash, not due a rerun, note or
+    lifecycle update; None whenever any of that does not hold, and the planner decides.
+
+    Most rows of a plan are these; deciding them here skips the general selection and diff.
+    """
+    if desired is None or record is None or hash_hex is None or replace_requested or record.old_names:
+        return None
+    current = live.jobs.get(record.name)
+    if current is None or any(job is not current for job in labelled):
+        return None
+    lifecycle = desired.lifecycle
+    if (
+        lifecycle.ignore_changes
+        or (current.project, current.location) != (desired.project, desired.location)
+        or not current.managed
+        or current.spec_label != hash_hex[:16]
+        or current.state in lifecycle.rerun_on
+        or (current.terminal and current.state != "JOB_STATE_SUCCEEDED")
+        or lifecycle_changes(record, lifecycle)
+    ):
+        return None
+    return ResourceChange(
+        address=address,
+        action=Action.NOOP,
+        reason=Reason.UNCHANGED,
+        project=desired.project,
+        location=desired.location,
+        display_name=str(desired.body.get("displayName") or ""),
+        job_name=current.name,
+        job_state=current.state,
+        lifecycle=lifecycle,
+        after_hash=hash_hex,
     )
 
 
@@ -609,121 +494,3 @@ def _running_warning(job: LiveJob, verb: str) -> tuple[str, ...]:
     if job.active:
         return (f"{verb} {job.name}, which is {job.state.removeprefix('JOB_STATE_').lower()}",)
     return ()
-
-
-# -- JSON document (the one model behind every rendering and the saved plan file) ------------
-
-
-def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = False) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "planner_version": plan.planner_version,
-        "workspace": plan.workspace,
-        "created_at": plan.created_at,
-        "prior_state": None if plan.lineage is None else {"lineage": plan.lineage, "serial": plan.serial},
-        "live_fingerprint": plan.live_fingerprint,
-        "config_hash": plan.config_hash,
-        "targets": list(plan.targets),
-        "summary": plan.summary(),
-        "has_changes": plan.has_changes,
-        "resource_changes": [_change_json(c, show_sensitive) for c in plan.changes],  # a file holds no secret
-        "warnings": list(plan.warnings),
-    }
-    if for_file:
-        doc["fingerprint_entries"] = [list(e) for e in plan.fingerprint_entries]
-    return doc
-
-
-def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]:
-    lifecycle = change.lifecycle
-    doc: dict[str, Any] = {
-        "address": change.address,
-        "action": change.action.value,
-        "action_reason": change.reason.value,
-        "reason": change.reason_text,
-        "project": change.project,
-        "location": change.location,
-        "display_name": change.display_name,
-        "job": None if change.job_name is None else {"name": change.job_name, "state": change.job_state},
-        "steps": [s.to_json() for s in change.steps],
-        "changes": [c.to_json(show_sensitive=show_sensitive) for c in change.changes],
-        "replace_paths": list(change.replace_paths),
-        "after": (change.after if show_sensitive else mask_spec(change.after)) if change.after is not None else None,
-        "after_hash": change.after_hash,
-        "lifecycle": None
-        if lifecycle is None
-        else {
-            "preventDestroy": lifecycle.prevent_destroy,
-            "ignoreChanges": list(lifecycle.ignore_changes),
-            "onRemove": lifecycle.on_remove.value,
-            "rerunOn": list(lifecycle.rerun_on),
-        },
-        "notes": list(change.notes),
-        "warnings": list(change.warnings),
-    }
-    # Only priced plans carry cost (planner.pricing); unpriced documents stay as they were.
-    if change.cost is not None:
-        doc["cost"] = change.cost
-    return doc
-
-
-def plan_from_json(doc: Mapping[str, Any]) -> Plan:
-    """Rebuild a Plan from a saved plan file (written with for_file=True)."""
-    changes = []
-    for c in doc["resource_changes"]:
-        lc = c.get("lifecycle")
-        lifecycle = (
-            None
-            if lc is None
-            else Lifecycle(
-                prevent_destroy=bool(lc["preventDestroy"]),
-                ignore_changes=tuple(lc["ignoreChanges"]),
-                on_remove=OnRemove(lc["onRemove"]),
-                rerun_on=tuple(lc["rerunOn"]),
-            )
-        )
-        job = c.get("job") or {}
-        changes.append(
-            ResourceChange(
-                address=c["address"],
-                action=Action(c["action"]),
-                reason=Reason(c["action_reason"]),
-                project=c["project"],
-                location=c["location"],
-                display_name=c.get("display_name", ""),
-                job_name=job.get("name"),
-                job_state=job.get("state"),
-                steps=tuple(Step(StepKind(s["kind"]), s.get("job")) for s in c["steps"]),
-                changes=tuple(
-                    FieldChange(
-                        f["path"],
-                        f["kind"],
-                        f.get("before"),
-                        f.get("after"),
-                        f.get("forces_replacement", True),
-                        bool(f.get("ignored", False)),
-                    )
-                    for f in c["changes"]
-                ),
-                after=c.get("after"),
-                after_hash=c.get("after_hash"),
-                lifecycle=lifecycle,
-                notes=tuple(c.get("notes", ())),
-                warnings=tuple(c.get("warnings", ())),
-                cost=c.get("cost"),
-            )
-        )
-    prior = doc.get("prior_state") or {}
-    return Plan(
-        workspace=doc["workspace"],
-        changes=tuple(changes),
-        lineage=prior.get("lineage"),
-        serial=prior.get("serial"),
-        live_fingerprint=doc["live_fingerprint"],
-        config_hash=doc["config_hash"],
-        created_at=doc.get("created_at", ""),
-        targets=tuple(doc.get("targets", ())),
-        warnings=tuple(doc.get("warnings", ())),
-        planner_version=doc.get("planner_version", ""),
-        fingerprint_entries=tuple(tuple(e) for e in doc.get("fingerprint_entries", ())),
-    )

@@ -5,8 +5,10 @@ A saved plan records the values of the non-sensitive variables it was made with,
 sensitive variable only a salted digest. It holds no `env` value and no sensitive variable's
 value (both are masked, like Terraform's "(sensitive value)"); the specs it would create are
 therefore re-derived from the configuration at apply time, each checked against the spec hash
-the plan recorded. The plan model and its JSON are `plan`'s; this module adds and reads the
-"variables" entry and re-derives the specs.
+the plan recorded. The plan model and its JSON are planner.plans.model's and
+planner.documents.plan's; this module adds and reads the "variables" entry and re-derives the specs.
+It is the one module of planner.plans that reads files: `reread` loads the configuration the plan
+was made from again, because the plan itself holds no secret to send.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from planner.canonical import canonical_spec
 from planner.config.model import Desired
 from planner.config.variables import Declaration, Given, Values, values_for
 from planner.errors import ConfigError, Diagnostic, UsageError
-from planner.plans.engine import Plan, desired_hashes
+from planner.plans.hashes import desired_hashes
+from planner.plans.model import Plan
 from planner.secrets import mask_data
 from planner.state.model import State
 

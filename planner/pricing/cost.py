@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from planner import apimodel
 from planner.canonical import canonical_spec
-from planner.plans.engine import Action, Plan, ResourceChange
+from planner.plans.model import Action, Plan, ResourceChange
 from planner.pricing.prices import PriceBook
 from planner.refresh import Live
 from planner.state.model import State

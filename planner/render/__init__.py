@@ -1,7 +1,7 @@
 """Views: plans and drift reports rendered as text, markdown or JSON; the CLI prints them.
 
 Pure functions. Every view is built from the one JSON document of the model
-(`planner.plans.engine.plan_to_json`, `json_view.drift_to_json`), so env values are masked
+(planner.documents: `plan_to_json`, `drift_to_json`), so env values are masked
 the same way everywhere unless show_sensitive.
 """
 
@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from planner.documents.drift import drift_to_json
+from planner.documents.plan import plan_to_json
 from planner.drift import DriftReport
 from planner.errors import PlannerError
-from planner.plans.engine import Plan, plan_to_json
+from planner.plans.model import Plan
 from planner.render.cost_view import priced
-from planner.render.json_view import drift_to_json, dump
+from planner.render.json_view import dump
 from planner.render.markdown import render_drift_markdown, render_plan_markdown
 from planner.render.review import render_review_markdown
 from planner.render.text import render_drift_text, render_plan_text

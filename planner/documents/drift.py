@@ -1,0 +1,129 @@
+"""The drift document: drift_to_json (env values masked) and its JSON Schema, schemas/drift.schema.json.
+
+The drift report is planner.drift's; the views (planner.render) show this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.diff import FieldChange
+from planner.documents.schema_parts import (
+    COUNT,
+    NULLABLE_STRING,
+    SCHEMA_DIALECT,
+    STRING,
+    STRINGS,
+    closed_object,
+    field_change_schema,
+)
+from planner.drift import FORMAT_VERSION, OPTIONAL_KINDS, ConfigPending, DriftItem, DriftKind, DriftReport
+
+
+def drift_to_json(report: DriftReport, *, show_sensitive: bool = False) -> dict[str, Any]:
+    """The drift report as a versioned document (schemas/drift.schema.json); env values masked."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "planner_version": report.planner_version,
+        "workspace": report.workspace,
+        "created_at": report.created_at,
+        "has_drift": report.has_drift,
+        "summary": report.summary(),
+        "coverage": {"managed": report.managed_seen, "seen": report.jobs_seen},
+        "items": [_item_json(i, show_sensitive) for i in report.items],
+        "config_pending": [_pending_json(p, show_sensitive) for p in report.config_pending],
+        "ignored": list(report.ignored),
+    }
+
+
+def _item_json(item: DriftItem, show_sensitive: bool) -> dict[str, Any]:
+    return {
+        "kind": item.kind.value,
+        "address": item.address,
+        "job_name": item.job_name,
+        "project": item.project,
+        "location": item.location,
+        "detail": item.detail,
+        "live_state": item.live_state,
+        "recorded_state": item.recorded_state,
+        "changes": _changes_json(item.changes, show_sensitive),
+    }
+
+
+def _pending_json(pending: ConfigPending, show_sensitive: bool) -> dict[str, Any]:
+    return {
+        "address": pending.address,
+        "detail": pending.detail,
+        "changes": _changes_json(pending.changes, show_sensitive),
+    }
+
+
+def _changes_json(changes: tuple[FieldChange, ...], show_sensitive: bool) -> list[dict[str, Any]]:
+    return [c.to_json(show_sensitive=show_sensitive) for c in changes]
+
+
+# -- JSON Schema ------------------------------------------------------------------------------
+
+
+def _drift_summary_schema() -> dict[str, Any]:
+    schema = closed_object({k.value: COUNT for k in DriftKind}, description="number of jobs per class")
+    optional = {k.value for k in OPTIONAL_KINDS}
+    schema["required"] = [k for k in schema["required"] if k not in optional]  # present when nonzero
+    return schema
+
+
+def drift_schema() -> dict[str, Any]:
+    """JSON Schema of `drift_to_json(report)`."""
+    item = closed_object(
+        {
+            "kind": {"enum": [k.value for k in DriftKind]},
+            "address": NULLABLE_STRING,
+            "job_name": NULLABLE_STRING,
+            "project": STRING,
+            "location": STRING,
+            "detail": STRING,
+            "live_state": NULLABLE_STRING,
+            "recorded_state": NULLABLE_STRING,
+            "changes": {
+                "type": "array",
+                "description": "last applied spec (before) to live spec (after)",
+                "items": {"$ref": "#/$defs/field_change"},
+            },
+        }
+    )
+    pending = closed_object(
+        {
+            "address": STRING,
+            "detail": STRING,
+            "changes": {
+                "type": "array",
+                "description": "last applied spec (before) to configuration (after)",
+                "items": {"$ref": "#/$defs/field_change"},
+            },
+        },
+        description="the configuration differs from what was last applied: not drift",
+    )
+    schema = closed_object(
+        {
+            "format_version": {"const": FORMAT_VERSION},
+            "planner_version": STRING,
+            "workspace": STRING,
+            "created_at": STRING,
+            "has_drift": {"type": "boolean"},
+            "summary": _drift_summary_schema(),
+            "coverage": closed_object(
+                {"managed": COUNT, "seen": COUNT},
+                description="live jobs labelled as managed by planner, of all live jobs read",
+            ),
+            "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            "config_pending": {"type": "array", "items": {"$ref": "#/$defs/config_pending"}},
+            "ignored": {**STRINGS, "description": "--ignore patterns"},
+        }
+    )
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "planner drift report",
+        "description": "`planner drift --format json` output",
+        **schema,
+        "$defs": {"item": item, "config_pending": pending, "field_change": field_change_schema()},
+    }
