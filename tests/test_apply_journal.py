@@ -9,7 +9,7 @@ import time
 from planner.apply import Applier, ApplyOptions, Outcome, StepEvent
 from planner.config.model import Lifecycle
 from planner.errors import StateError
-from planner.plans.engine import Action, Plan, Reason, ResourceChange, Step, StepKind
+from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.state.model import JobRecord, JournalEntry, State
 from tests.test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
 
