@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from planner import apimodel
 from planner.canonical import request_body
-from planner.config.model import Lifecycle, OnRemove
+from planner.config.model import Lifecycle
 from planner.errors import ApiError, PlannerError
 from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.refresh import JobReader, live_job
@@ -710,7 +710,3 @@ def _known_names(plan: Plan, state: State) -> dict[str, set[str]]:
         names.add(record.name)
         names.update(record.old_names)
     return known
-
-
-def on_remove_of(record: JobRecord) -> OnRemove:
-    return OnRemove(record.on_remove)

@@ -45,11 +45,6 @@ def mask_text(text: str, secrets: Iterable[str] | None = None) -> str:
     return text
 
 
-def contains_secret(text: str, secrets: Iterable[str] | None = None) -> bool:
-    values = _values if secrets is None else frozenset(secrets)
-    return any(v in text for v in values)
-
-
 def mask_data(value: Any, secrets: Iterable[str] | None = None) -> Any:
     """A copy of a JSON-like value with every string holding a secret masked (keys included)."""
     values = _values if secrets is None else frozenset(secrets)

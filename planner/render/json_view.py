@@ -1,26 +1,13 @@
-"""The JSON views: a plan or drift document (planner.documents) dumped as text.
+"""The JSON view: a document (planner.documents) dumped as text.
 
 The documents and their JSON Schemas are planner.documents'; this module only writes them
-out, as `planner plan --format json` and `planner drift --format json` print them.
+out, as `planner plan --format json`, `drift --format json` and `status --format json` print them.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from planner.documents.drift import drift_to_json
-from planner.documents.plan import plan_to_json
-from planner.drift import DriftReport
-from planner.plans.model import Plan
-
-
-def render_plan_json(plan: Plan, *, show_sensitive: bool = False) -> str:
-    return dump(plan_to_json(plan, show_sensitive=show_sensitive))
-
-
-def render_drift_json(report: DriftReport, *, show_sensitive: bool = False) -> str:
-    return dump(drift_to_json(report, show_sensitive=show_sensitive))
 
 
 def dump(doc: Any) -> str:
