@@ -191,15 +191,15 @@ def test_a_lock_released_while_we_look_at_its_holder_is_taken_even_without_waiti
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = LocalStore(tmp_path / "default.json")
-    real = store._try_lock
+    real = store._lock._try_lock
     attempts: list[int] = []
 
     def busy_once(info: LockInfo) -> bool:
         attempts.append(1)
         return False if len(attempts) == 1 else real(info)  # the holder lets go right after
 
-    monkeypatch.setattr(store, "_try_lock", busy_once)
-    monkeypatch.setattr(store, "_read_holder", lambda: None)
+    monkeypatch.setattr(store._lock, "_try_lock", busy_once)
+    monkeypatch.setattr(store._lock, "_read_holder", lambda: None)
     lock_id = store.lock(LockInfo.new("plan"), timeout=0)
     assert len(attempts) == 2
     store.unlock(lock_id)

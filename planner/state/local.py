@@ -15,32 +15,25 @@ next append. Any other unreadable line is a StateError.
 A missing state file beside its `.backup` or a non-empty journal is refused (unless
 `ignore_backup`): the state was lost, and starting a new one would create its jobs again.
 
-Locking: `fcntl.flock` on `<file>.lock`, which the kernel releases when the holder dies,
-plus the holder's `LockInfo` JSON in that file so a second run can name it. Holder info
-left by a killed process is stale and simply overwritten by the next holder. Because the
-lock dies with its process, `force_unlock(ID)` of a local lock only clears stale holder
-info (or releases this store's own lock); a lock held by a running process cannot be
-broken by another one (as in Terraform's local backend) — that process must be stopped.
+Locking: `fcntl.flock` on `<file>.lock` with the holder's `LockInfo` in it (planner.state.flock).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
 from planner import __version__
-from planner.errors import StateError, StateLockedError
+from planner.errors import StateError
 from planner.state.fileformat import journal_line, journal_records, read_state, write_state
-from planner.state.lock import LockInfo, locked_error
+from planner.state.flock import FileLock
+from planner.state.lock import LockInfo
 from planner.state.model import STATE_FORMAT_VERSION, JournalEntry, State, apply_entries, check_replaceable
 
 FILE_MODE = 0o600
@@ -80,7 +73,6 @@ class LocalStore:
         self.backup_path = path.with_name(path.name + ".backup")
         self.journal_path = path.with_name(path.name + ".journal")
         self.lock_path = path.with_name(path.name + ".lock")
-        self._poll_interval = poll_interval
         self._mutex = threading.RLock()  # apply appends from several threads
         self._base: tuple[str, int] | None = None  # (lineage, serial) of the file last read/written
         self._seen: _Signature | None = None
@@ -92,8 +84,7 @@ class LocalStore:
         self._syncing = False
         self._written = 0  # records written (numbered from 1), and of those the durable ones:
         self._synced = 0
-        self._lock_fd: int | None = None
-        self._lock_info: LockInfo | None = None
+        self._lock = FileLock(self.lock_path, self.description, poll_interval=poll_interval)
 
     # --- context management ---------------------------------------------------------------------
 
@@ -101,8 +92,8 @@ class LocalStore:
         """Close the journal and release this store's lock if it still holds one."""
         with self._mutex:
             self._close_journal()
-            if self._lock_fd is not None:
-                self._release_lock()
+            if self._lock.held:
+                self._lock.release()
 
     def __enter__(self) -> LocalStore:
         return self
@@ -462,152 +453,17 @@ class LocalStore:
         if error is not None:
             raise StateError(f"cannot append to state journal {self.journal_path}: {error.strerror}") from error
 
-    # --- locking ------------------------------------------------------------------------------------
-
-    def _read_holder(self) -> LockInfo | None:
-        try:
-            raw = self.lock_path.read_bytes()
-        except OSError:
-            return None
-        if not raw.strip():
-            return None
-        try:
-            return LockInfo.from_bytes(raw, str(self.lock_path))
-        except StateError:
-            return None
-
-    def _held_by_live_process(self) -> bool:
-        """True if some open file description holds the flock (a running process)."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # also drops the shared lock if we got it
-        return False
-
-    def _try_lock(self, info: LockInfo) -> bool:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            os.close(fd)
-            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        # The previous holder may have unlinked the file between our open and our flock:
-        # then we locked an orphan inode and must retry on the file now at the path.
-        try:
-            same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:
-            os.close(fd)
-            return self._try_lock(info)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, info.to_bytes(), 0)
-            os.fsync(fd)
-        except OSError:
-            os.close(fd)
-            raise
-        self._lock_fd, self._lock_info = fd, info
-        return True
+    # --- locking (planner.state.flock) ------------------------------------------------------------
 
     def lock(self, info: LockInfo, timeout: float) -> str:
-        info = info.with_id(info.id or str(uuid.uuid4()))
-        if not info.path:
-            info = replace(info, path=self.description)
         self._ensure_dir()
-        started = time.monotonic()
-        delay = self._poll_interval
-        vanished = 0
-        while True:
-            try:
-                if self._try_lock(info):
-                    return info.id
-            except OSError as err:
-                raise StateError(f"cannot lock state {self.description} ({self.lock_path}): {err.strerror}") from err
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                holder = self._read_holder()
-                if holder is None and vanished < 3:
-                    vanished += 1
-                    continue  # released between our attempt and the look: the lock is free, try again
-                raise locked_error(self.description, holder, waited)
-            time.sleep(min(delay, max(timeout - waited, 0.0)))
-            delay = min(delay * 2, 0.5)
-
-    def _release_lock(self) -> None:
-        fd = self._lock_fd
-        assert fd is not None
-        try:
-            if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
-                os.unlink(self.lock_path)  # still holding the flock, so nobody else owns this path
-        except FileNotFoundError:
-            pass
-        finally:
-            os.close(fd)
-            self._lock_fd, self._lock_info = None, None
+        return self._lock.lock(info, timeout)
 
     def unlock(self, lock_id: str) -> None:
-        with self._mutex:
-            if self._lock_fd is None or self._lock_info is None:
-                raise StateError(f"cannot unlock state {self.description}: this run does not hold its lock")
-            if lock_id != self._lock_info.id:
-                raise StateError(
-                    f"cannot unlock state {self.description}: lock ID {lock_id} does not match "
-                    f"the lock this run holds ({self._lock_info.id})"
-                )
-            self._release_lock()
+        self._lock.unlock(lock_id)
 
     def force_unlock(self, lock_id: str) -> None:
-        with self._mutex:
-            if self._lock_fd is not None and self._lock_info is not None and self._lock_info.id == lock_id:
-                self._release_lock()
-                return
-            holder = self._read_holder()
-            if holder is None:
-                raise StateError(f"cannot force-unlock state {self.description}: it is not locked")
-            if holder.id != lock_id:
-                raise StateError(
-                    f"cannot force-unlock state {self.description}: lock ID {lock_id} does not match "
-                    f"the current lock ({holder.describe()})"
-                )
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR)
-            except FileNotFoundError:
-                raise StateError(f"cannot force-unlock state {self.description}: it is not locked") from None
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise StateLockedError(
-                        f"cannot force-unlock state {self.description}: the lock ({holder.describe()}) is held "
-                        "by a running process; a local lock is released by the operating system when its "
-                        f"process exits, so stop that process (pid {holder.pid} on {holder.host}) instead",
-                        lock_info=holder.to_json(),
-                    ) from None
-                # The holder died: its info is stale and nobody else holds the flock (we do now).
-                # Removing the file is tidiness; the next lock() would overwrite it anyway.
-                with contextlib.suppress(FileNotFoundError):
-                    if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
-                        os.unlink(self.lock_path)
-            finally:
-                os.close(fd)
+        self._lock.force_unlock(lock_id)
 
     def lock_info(self) -> LockInfo | None:
-        with self._mutex:
-            if self._lock_info is not None:
-                return self._lock_info
-        if not self._held_by_live_process():
-            return None
-        holder = self._read_holder()
-        if holder is None:  # the holder has the flock but has not written its info yet
-            return LockInfo("", "", "", "", 0, "", "", self.description)
-        return holder
+        return self._lock.holder()
