@@ -37,7 +37,9 @@ class Ticket:
 class AimdSettings:
     """How a bucket adapts (rates in requests/second).
 
-    - Start: every bucket is unlimited. Vertex AI counts its quotas per minute, so
+    - Start: every bucket is unlimited. Vertex AI counts its quotas per minute (60 job
+      submissions and 600 resource-management requests per project and region by default:
+      https://cloud.google.com/vertex-ai/docs/quotas), so
       spreading the first creates over a few tenths of a second (a slow start) would
       not keep a burst under one; it only delayed every apply by about half a second.
       The first 429 sets the rate from what succeeded in the last `estimate_window`.
