@@ -11,7 +11,6 @@ their source positions: a value taken from a template is reported at the templat
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from planner.config import matrix
 from planner.config.load import Document, Span, find_span
 from planner.config.merge import merge
+from planner.config.messages import did_you_mean
 from planner.errors import Diagnostic, SourceLocation
 
 KEYS = ("extends", *matrix.KEYS)  # job keys handled here, never part of the job itself
@@ -172,12 +172,8 @@ def _chain(
         item_where = doc.location(item_span) if item_span is not None else where
         item_path = f"{path}.extends[{i}]" if isinstance(names, list) else f"{path}.extends"
         if name not in known or templates_span is None:
-            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-            hint = (
-                f'; did you mean "{close[0]}"?'
-                if close
-                else ("" if known else "; define it under a top-level templates: of this file")
-            )
+            otherwise = "" if known else "; define it under a top-level templates: of this file"
+            hint = did_you_mean(name, sorted(known), otherwise)
             report(item_where, item_path, f'no template named "{name}"{hint}')
             return None
         if name in stack:

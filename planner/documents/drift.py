@@ -10,6 +10,7 @@ from typing import Any
 from planner.diff import FieldChange
 from planner.documents.schema_parts import (
     COUNT,
+    FIELD_CHANGES,
     NULLABLE_STRING,
     SCHEMA_DIALECT,
     STRING,
@@ -84,22 +85,14 @@ def drift_schema() -> dict[str, Any]:
             "detail": STRING,
             "live_state": NULLABLE_STRING,
             "recorded_state": NULLABLE_STRING,
-            "changes": {
-                "type": "array",
-                "description": "last applied spec (before) to live spec (after)",
-                "items": {"$ref": "#/$defs/field_change"},
-            },
+            "changes": {**FIELD_CHANGES, "description": "last applied spec (before) to live spec (after)"},
         }
     )
     pending = closed_object(
         {
             "address": STRING,
             "detail": STRING,
-            "changes": {
-                "type": "array",
-                "description": "last applied spec (before) to configuration (after)",
-                "items": {"$ref": "#/$defs/field_change"},
-            },
+            "changes": {**FIELD_CHANGES, "description": "last applied spec (before) to configuration (after)"},
         },
         description="the configuration differs from what was last applied: not drift",
     )

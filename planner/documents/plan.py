@@ -14,6 +14,7 @@ from planner.config.model import Lifecycle, OnRemove
 from planner.diff import FieldChange, mask_spec
 from planner.documents.schema_parts import (
     COUNT,
+    FIELD_CHANGES,
     NULLABLE_STRING,
     SCHEMA_DIALECT,
     STRING,
@@ -187,7 +188,7 @@ def plan_schema() -> dict[str, Any]:
                     }
                 ),
             },
-            "changes": {"type": "array", "items": {"$ref": "#/$defs/field_change"}},
+            "changes": FIELD_CHANGES,
             "replace_paths": STRINGS,
             "after": nullable({"type": "object", "description": "canonical desired spec"}),
             "after_hash": NULLABLE_STRING,

@@ -15,6 +15,7 @@ STRING: Final = {"type": "string"}
 NULLABLE_STRING: Final = {"type": ["string", "null"]}
 COUNT: Final = {"type": "integer", "minimum": 0}
 STRINGS: Final = {"type": "array", "items": {"type": "string"}}
+FIELD_CHANGES: Final = {"type": "array", "items": {"$ref": "#/$defs/field_change"}}
 
 
 def format_schema(schema: dict[str, Any]) -> str:

@@ -85,6 +85,27 @@ def details(summary_html: str, body: Sequence[str]) -> list[str]:
     return [f"<details><summary>{summary_html}</summary>", "", *body, "", "</details>"]
 
 
+def diff_fence(lines: Sequence[tuple[str, str]]) -> list[str]:
+    return fenced([f"{symbol} {text}" for symbol, text in lines], "diff")
+
+
+def change_summary(change: Mapping[str, Any]) -> str:
+    """The `<summary>` of a change's details block: symbol, address, what happens and why."""
+    return (
+        f"<code>{html.escape(ACTION_SYMBOLS[change['action']])}</code> <b>{html.escape(change['address'])}</b> "
+        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
+    )
+
+
+def change_diff(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
+    """A blank line and the change's diff (a create's whole spec), or nothing when there is none."""
+    if change["action"] == "create":
+        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
+    else:
+        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
+    return ["", *diff_fence(diff)] if diff else []
+
+
 def budgeted(
     before: Sequence[str], entries: Iterable[Mapping[str, Any]], block: Callable[[Mapping[str, Any]], list[str]]
 ) -> list[str]:
@@ -152,10 +173,7 @@ def _row(change: Mapping[str, Any]) -> list[str]:
 
 def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     action = change["action"]
-    summary = (
-        f"<code>{html.escape(ACTION_SYMBOLS[action])}</code> <b>{html.escape(change['address'])}</b> "
-        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
-    )
+    summary = change_summary(change)
     body = [f"- project {code(change['project'])}, location {code(change['location'])}"]
     job = change["job"]
     if job is not None:
@@ -169,12 +187,7 @@ def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
         body.append(f"- {escape(extras[0])}")
     body += [f"- Note: {escape(n)}" for n in change["notes"]]
     body += [f"- **Warning:** {escape(w)}" for w in change["warnings"]]
-    if action == "create":
-        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
-    else:
-        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
-    if diff:
-        body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += change_diff(change, show_sensitive)
     return details(summary, body)
 
 
@@ -206,7 +219,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
     if released:
         lines += ["### Released by planner (not drift)", ""]
         rows = [
-            [code(i["address"] or "", cell=True), code(short_job(i["job_name"] or ""), cell=True), escape(i["detail"])]
+            [code(i["address"] or "", cell=True), code(short_job(i["job_name"]), cell=True), escape(i["detail"])]
             for i in released
         ]
         lines += [*table(("Address", "Job", "Detail"), rows), ""]
@@ -244,5 +257,4 @@ def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
 
 
 def _diff_block(changes: Sequence[Mapping[str, Any]], show_sensitive: bool) -> list[str]:
-    lines = field_lines(changes, split=True, show_sensitive=show_sensitive)
-    return fenced([f"{symbol} {text}" for symbol, text in lines], "diff")
+    return diff_fence(field_lines(changes, split=True, show_sensitive=show_sensitive))

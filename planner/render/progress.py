@@ -19,15 +19,11 @@ from typing import Any, Final, TextIO
 
 from planner.render.jobstate import duration_text, paint_state, state_label
 from planner.render.style import Style
+from planner.render.text import short_job
 
 WIDTH: Final = 80
 _OUTCOME_MARKS: Final = {"done": "✓", "failed": "✗", "pending": "…", "skipped": "-"}
 _OUTCOME_COLORS: Final = {"done": "green", "failed": "red", "pending": "yellow", "skipped": ""}
-
-
-def short_job(name: str | None) -> str:
-    """projects/p/locations/l/customJobs/1234567890123456789 → 1234567890123456789."""
-    return name.rsplit("/", 1)[-1] if name else ""
 
 
 def fit(text: str, width: int = WIDTH) -> str:

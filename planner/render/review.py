@@ -29,14 +29,22 @@ from planner.render.cost_view import (
     shown_estimate,
     sweep_groups,
 )
-from planner.render.markdown import alert, budgeted, code, details, escape, fenced, table
+from planner.render.markdown import (
+    alert,
+    budgeted,
+    change_diff,
+    change_summary,
+    code,
+    details,
+    diff_fence,
+    escape,
+    table,
+)
 from planner.render.style import ACTION_SYMBOLS
 from planner.render.text import (
     NO_CHANGES,
     changed_rows,
     counts_line,
-    field_lines,
-    header,
     leaves,
     noted_rows,
     short_job,
@@ -251,8 +259,7 @@ def _group_details(group: Sequence[Mapping[str, Any]], show_sensitive: bool) -> 
     if varying:
         body.append(f"- they differ in: {', '.join(code(p) for p in varying[:SWEEP_NAMES])}")
     body.append(f"- the spec of {code(first['address'])}:")
-    diff = spec_lines(first["after"], show_sensitive=show_sensitive)
-    body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += ["", *diff_fence(spec_lines(first["after"], show_sensitive=show_sensitive))]
     return details(summary, body)
 
 
@@ -269,10 +276,7 @@ def _varying(specs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     action = change["action"]
-    summary = (
-        f"<code>{html.escape(ACTION_SYMBOLS[action])}</code> <b>{html.escape(change['address'])}</b> "
-        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
-    )
+    summary = change_summary(change)
     body = []
     if change["steps"]:
         body.append(f"- steps: {escape(steps_text(change))}")
@@ -280,10 +284,5 @@ def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     before = cost.get("before")
     if action == "replace" and before is not None:
         body.append(f"- was: {escape(resources_text(before))}")
-    if action == "create":
-        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
-    else:
-        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
-    if diff:
-        body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += change_diff(change, show_sensitive)
     return details(summary, body or ["- nothing to show"])

@@ -39,7 +39,6 @@ DRIFT_LABELS: Final[dict[str, str]] = {
 }
 
 _NOT_DRIFT: Final = frozenset({"in_sync", "released"})
-_STEP_TOUCHES: Final = frozenset({"cancel", "delete"})
 _INDENT: Final = "    "
 
 # -- shared by the text and markdown views ------------------------------------------------------
@@ -97,9 +96,9 @@ def released_items(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [i for i in doc["items"] if i["kind"] == "released"]
 
 
-def short_job(name: str) -> str:
-    """The job ID, the last segment of `projects/P/locations/L/customJobs/ID`."""
-    return name.rsplit("/", 1)[-1]
+def short_job(name: str | None) -> str:
+    """The job ID, the last segment of `projects/P/locations/L/customJobs/ID` ("" for None)."""
+    return name.rsplit("/", 1)[-1] if name else ""
 
 
 def state_word(state: str | None) -> str:
