@@ -53,24 +53,12 @@ _ALLOWED_TAGS = frozenset(_STD_TAG + t for t in ("str", "int", "float", "bool", 
 _INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 # Plain scalars starting with anything else are strings under the core schema.
-_RESOLVE_FIRST = frozenset("0123456789-+.~nNtTfF")
+RESOLVE_FIRST = frozenset("0123456789-+.~nNtTfF")
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUES = frozenset({"true", "True", "TRUE"})
 _FALSES = frozenset({"false", "False", "FALSE"})
-_SPECIAL_FLOATS = {
-    ".inf": float("inf"),
-    "+.inf": float("inf"),
-    "-.inf": float("-inf"),
-    ".Inf": float("inf"),
-    "+.Inf": float("inf"),
-    "-.Inf": float("-inf"),
-    ".INF": float("inf"),
-    "+.INF": float("inf"),
-    "-.INF": float("-inf"),
-    ".nan": float("nan"),
-    ".NaN": float("nan"),
-    ".NAN": float("nan"),
-}
+_SPECIAL_FLOATS = {sign + inf: float(sign + "inf") for sign in ("", "+", "-") for inf in (".inf", ".Inf", ".INF")}
+_SPECIAL_FLOATS.update({nan: float("nan") for nan in (".nan", ".NaN", ".NAN")})
 
 
 @dataclass(frozen=True)
@@ -93,6 +81,10 @@ class Document:
     def find(self, path: Sequence[str | int]) -> Span | None:
         """The span of the value at path (keys and list indices), or None if there is none."""
         return find_span(self.span, path)
+
+    def plain_positions(self) -> set[tuple[int, int]]:
+        """(line, column) of every unquoted string holding "${": a lone reference there takes its value's type."""
+        return {(s[0], s[1]) for path, plain in self.templated if plain and (s := self.find(path)) is not None}
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
@@ -264,7 +256,7 @@ def _untagged_value(text: str, style: str | None) -> Any:
         return text
     if not text:
         return None
-    if text[0] in _RESOLVE_FIRST:
+    if text[0] in RESOLVE_FIRST:
         return resolve_plain_scalar(text)
     return text
 

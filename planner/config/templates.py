@@ -95,8 +95,7 @@ def expand_job(
             base, base_span = merge(base, base_span, value, span)
         # The job's own key position, not the last template's.
         merged, merged_span = merge(base, base_span, job, job_span)
-    for key in ("extends",):
-        merged.pop(key, None)
+    merged.pop("extends", None)
     sweep = merged.pop("matrix", None)
     max_jobs = merged.pop("maxJobs", None)
     merged_span = _without_keys(merged_span, KEYS)
@@ -117,7 +116,7 @@ def expand_job(
     combos = matrix.combinations(address, sweep, sweep_span, max_jobs, find_span(job_span, ("maxJobs",)), report_span)
     if not combos:
         return []
-    plain = _plain_positions(doc)
+    plain = doc.plain_positions()
     out: list[Expanded] = []
     for combo in combos:
         values = matrix.substitute(merged, merged_span, combo.values, plain, say)
@@ -217,13 +216,3 @@ def _collect(span: Span, name: str, out: dict[tuple[int, int], str]) -> None:
         elif isinstance(children, list):
             stack.extend(children)
 
-
-def _plain_positions(doc: Document) -> set[tuple[int, int]]:
-    """(line, column) of every unquoted string holding "${": such a lone ${matrix.X} takes its value's type."""
-    out: set[tuple[int, int]] = set()
-    for path, is_plain in doc.templated:
-        if is_plain:
-            span = find_span(doc.span, path)
-            if span is not None:
-                out.add((span[0], span[1]))
-    return out

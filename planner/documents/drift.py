@@ -16,6 +16,7 @@ from planner.documents.schema_parts import (
     STRING,
     STRINGS,
     closed_object,
+    counts,
     field_change_schema,
 )
 from planner.drift import FORMAT_VERSION, OPTIONAL_KINDS, ConfigPending, DriftItem, DriftKind, DriftReport
@@ -66,13 +67,6 @@ def _changes_json(changes: tuple[FieldChange, ...], show_sensitive: bool) -> lis
 # -- JSON Schema ------------------------------------------------------------------------------
 
 
-def _drift_summary_schema() -> dict[str, Any]:
-    schema = closed_object({k.value: COUNT for k in DriftKind}, description="number of jobs per class")
-    optional = {k.value for k in OPTIONAL_KINDS}
-    schema["required"] = [k for k in schema["required"] if k not in optional]  # present when nonzero
-    return schema
-
-
 def drift_schema() -> dict[str, Any]:
     """JSON Schema of `drift_to_json(report)`."""
     item = closed_object(
@@ -103,7 +97,11 @@ def drift_schema() -> dict[str, Any]:
             "workspace": STRING,
             "created_at": STRING,
             "has_drift": {"type": "boolean"},
-            "summary": _drift_summary_schema(),
+            "summary": counts(
+                [k.value for k in DriftKind],
+                optional={k.value for k in OPTIONAL_KINDS},
+                description="number of jobs per class",
+            ),
             "coverage": closed_object(
                 {"managed": COUNT, "seen": COUNT},
                 description="live jobs labelled as managed by planner, of all live jobs read",

@@ -20,6 +20,7 @@ from planner.documents.schema_parts import (
     STRING,
     STRINGS,
     closed_object,
+    counts,
     field_change_schema,
     nullable,
 )
@@ -49,7 +50,6 @@ def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = F
 
 
 def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]:
-    lifecycle = change.lifecycle
     doc: dict[str, Any] = {
         "address": change.address,
         "action": change.action.value,
@@ -64,14 +64,7 @@ def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]
         "replace_paths": list(change.replace_paths),
         "after": (change.after if show_sensitive else mask_spec(change.after)) if change.after is not None else None,
         "after_hash": change.after_hash,
-        "lifecycle": None
-        if lifecycle is None
-        else {
-            "preventDestroy": lifecycle.prevent_destroy,
-            "ignoreChanges": list(lifecycle.ignore_changes),
-            "onRemove": lifecycle.on_remove.value,
-            "rerunOn": list(lifecycle.rerun_on),
-        },
+        "lifecycle": None if change.lifecycle is None else change.lifecycle.to_json(),
         "notes": list(change.notes),
         "warnings": list(change.warnings),
     }
@@ -148,10 +141,8 @@ def plan_from_json(doc: Mapping[str, Any]) -> Plan:
 
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
-    summary = closed_object(
-        {a.value.replace("-", "_"): COUNT for a in Action}, description="number of changes per action"
-    )
-    summary["required"] = [k for k in summary["required"] if k not in OPTIONAL_COUNTS]  # present when nonzero
+    actions = [a.value.replace("-", "_") for a in Action]
+    summary = counts(actions, optional=OPTIONAL_COUNTS, description="number of changes per action")
     lifecycle = closed_object(
         {
             "preventDestroy": {"type": "boolean"},

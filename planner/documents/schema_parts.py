@@ -36,6 +36,13 @@ def closed_object(properties: dict[str, Any], *, description: str | None = None)
     return schema
 
 
+def counts(names: list[str], *, optional: frozenset[str] | set[str], description: str) -> dict[str, Any]:
+    """A summary's counts by name; the optional ones are present only when nonzero."""
+    schema = closed_object({name: COUNT for name in names}, description=description)
+    schema["required"] = [k for k in schema["required"] if k not in optional]
+    return schema
+
+
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [{"type": "null"}, schema]}
 

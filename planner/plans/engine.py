@@ -57,8 +57,7 @@ def make_plan(
             changes.append(unchanged)
             continue
         planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
-        rows = planner_.plan()
-        changes.extend(rows)
+        changes.extend(planner_.plan())
         warnings.extend(planner_.warnings)
 
     refused = [c for c in changes if c.touches_job() and _prevents_destroy(c, desired, records)]
@@ -307,11 +306,6 @@ class _AddressPlanner:
         desired = self.desired
         return desired is None or (job.project, job.location) == (desired.project, desired.location)
 
-    def _placement_changes(self, job: LiveJob) -> tuple[FieldChange, ...]:
-        desired = self.desired
-        assert desired is not None
-        return placement_changes((job.project, job.location), (desired.project, desired.location))
-
     def _hidden_changes(self, job: LiveJob, shown: tuple[FieldChange, ...]) -> tuple[FieldChange, ...]:
         """On a replace, the ignored paths the new job takes from the configuration (as Terraform)."""
         ignored = self._ignored()
@@ -420,7 +414,9 @@ class _AddressPlanner:
             return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, after_hash=self.hash)
         ignored = self._ignored()
         changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self._after()["after"], ignored))
-        placement = self._placement_changes(current)
+        desired = self.desired
+        assert desired is not None
+        placement = placement_changes((current.project, current.location), (desired.project, desired.location))
         reason = Reason.MOVED if placement and not changes else Reason.SPEC_CHANGED
         hidden = self._hidden_changes(current, changes)
         return self._replace(current, reason, (*placement, *merge_changes(changes, hidden)), found_by_labels)
@@ -479,8 +475,7 @@ class _AddressPlanner:
 
     def _cleanup_row(self, job: LiveJob, reason: Reason) -> ResourceChange:
         steps = (*_stop(job), Step(StepKind.DELETE, job.name))
-        row = self._base(Action.DELETE, reason, job, steps=steps, warnings=_running_warning(job, "deleting"))
-        return row
+        return self._base(Action.DELETE, reason, job, steps=steps, warnings=_running_warning(job, "deleting"))
 
 
 def _stop(job: LiveJob) -> tuple[Step, ...]:
