@@ -47,13 +47,9 @@ class Combination:
     values: Mapping[str, Any]
 
 
-def is_sweep(address: str) -> bool:
-    return address.endswith("]") and "[" in address
-
-
 def sweep_base(address: str) -> str | None:
     """`train` for `train[lr=0.001,seed=2]`; None for a plain address."""
-    return address.split("[", 1)[0] if is_sweep(address) else None
+    return address.split("[", 1)[0] if address.endswith("]") and "[" in address else None
 
 
 def address_label(address: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.diff import FieldChange
 from planner.documents.schema_parts import (
     COUNT,
     FIELD_CHANGES,
@@ -48,7 +47,7 @@ def _item_json(item: DriftItem, show_sensitive: bool) -> dict[str, Any]:
         "detail": item.detail,
         "live_state": item.live_state,
         "recorded_state": item.recorded_state,
-        "changes": _changes_json(item.changes, show_sensitive),
+        "changes": [c.to_json(show_sensitive=show_sensitive) for c in item.changes],
     }
 
 
@@ -56,12 +55,8 @@ def _pending_json(pending: ConfigPending, show_sensitive: bool) -> dict[str, Any
     return {
         "address": pending.address,
         "detail": pending.detail,
-        "changes": _changes_json(pending.changes, show_sensitive),
+        "changes": [c.to_json(show_sensitive=show_sensitive) for c in pending.changes],
     }
-
-
-def _changes_json(changes: tuple[FieldChange, ...], show_sensitive: bool) -> list[dict[str, Any]]:
-    return [c.to_json(show_sensitive=show_sensitive) for c in changes]
 
 
 # -- JSON Schema ------------------------------------------------------------------------------

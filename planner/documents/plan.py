@@ -15,6 +15,7 @@ from planner.diff import FieldChange, mask_spec
 from planner.documents.schema_parts import (
     COUNT,
     FIELD_CHANGES,
+    NULLABLE_AMOUNT,
     NULLABLE_STRING,
     SCHEMA_DIALECT,
     STRING,
@@ -233,7 +234,7 @@ def plan_schema() -> dict[str, Any]:
 
 
 def _cost_schema() -> dict[str, Any]:
-    money = {"type": ["number", "null"], "minimum": 0}
+    money = NULLABLE_AMOUNT
     pool = closed_object(
         {
             "machine_type": STRING,

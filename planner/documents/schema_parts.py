@@ -14,6 +14,7 @@ SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 STRING: Final = {"type": "string"}
 NULLABLE_STRING: Final = {"type": ["string", "null"]}
 COUNT: Final = {"type": "integer", "minimum": 0}
+NULLABLE_AMOUNT: Final = {"type": ["number", "null"], "minimum": 0}
 STRINGS: Final = {"type": "array", "items": {"type": "string"}}
 FIELD_CHANGES: Final = {"type": "array", "items": {"$ref": "#/$defs/field_change"}}
 

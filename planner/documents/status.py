@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.documents.schema_parts import COUNT, NULLABLE_STRING, SCHEMA_DIALECT, STRING, closed_object
+from planner.documents.schema_parts import (
+    COUNT,
+    NULLABLE_AMOUNT,
+    NULLABLE_STRING,
+    SCHEMA_DIALECT,
+    STRING,
+    closed_object,
+)
 
 
 def status_schema() -> dict[str, Any]:
@@ -27,8 +34,7 @@ def status_schema() -> dict[str, Any]:
             "start_time": NULLABLE_STRING,
             "end_time": NULLABLE_STRING,
             "run_seconds": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "how long the job has run (active) or ran (terminal); null before it starts",
             },
             "machine": {"type": "string", "description": "machine type, accelerators and replicas per worker pool"},
@@ -36,13 +42,11 @@ def status_schema() -> dict[str, Any]:
             "console_url": NULLABLE_STRING,
             "in_state": {"type": "boolean", "description": "false for a labelled job the state does not know"},
             "hourly_usd": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "the job's rate at the price book's prices (USD/h); null without a price",
             },
             "cost_usd": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "cost so far: hours run × hourly_usd; null without a price or before the job runs",
             },
             "no_price": {**NULLABLE_STRING, "description": "why there is no rate (which price the book lacks)"},

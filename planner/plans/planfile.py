@@ -138,11 +138,6 @@ def rederive(plan: Plan, desired: Desired, prior: State | None) -> tuple[Plan, l
     return replace(plan, changes=tuple(changes)), problems
 
 
-def needs_configuration(plan: Plan) -> bool:
-    """Does applying this plan need the configuration (a spec to send or store)?"""
-    return any(change.after is not None for change in plan.changes)
-
-
 def reread(
     plan: Plan, doc: Mapping[str, Any], prior: State | None, given: Sequence[Given], *, hardware: Any = None
 ) -> tuple[Plan, list[str]]:
@@ -158,7 +153,7 @@ def reread(
     files = [f for f in config.get("files", []) if isinstance(f, str)]
     missing = [f for f in files if not Path(f).exists()]
     if not files or missing:
-        if needs_configuration(plan):
+        if any(change.after is not None for change in plan.changes):  # a spec to send or store
             where = ", ".join(missing) if missing else "none recorded"
             return plan, [
                 f"its configuration files are missing ({where}): a saved plan holds no secret, so apply reads "

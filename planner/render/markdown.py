@@ -17,11 +17,11 @@ from typing import Any, Final
 from planner.render.style import ACTION_SYMBOLS
 from planner.render.sweeps import group_rows
 from planner.render.text import (
-    DRIFT_LABELS,
     NO_CHANGES,
     changed_rows,
     counts_line,
     coverage_line,
+    drift_label,
     drift_line,
     drift_summary,
     drifting_items,
@@ -200,7 +200,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
     if items:
         rows = [
             [
-                escape(DRIFT_LABELS.get(i["kind"], i["kind"])),
+                escape(drift_label(i["kind"])),
                 code(i["address"], cell=True) if i["address"] else "",
                 code(short_job(i["job_name"]), cell=True) if i["job_name"] else "",
                 escape(i["detail"]),
@@ -238,7 +238,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
 
 
 def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
-    label = DRIFT_LABELS.get(item["kind"], item["kind"])
+    label = drift_label(item["kind"])
     who = item["address"] or (short_job(item["job_name"]) if item["job_name"] else "?")
     summary = f"{html.escape(label)}: <b>{html.escape(who)}</b> {html.escape(item['detail'])}"
     body = [f"- project {code(item['project'])}, location {code(item['location'])}"]

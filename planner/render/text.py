@@ -28,20 +28,15 @@ HEADER_VERBS: Final[dict[str, str]] = {
     "no-op": "is unchanged",
 }
 
-DRIFT_LABELS: Final[dict[str, str]] = {
-    "in_sync": "in sync",
-    "changed": "changed",
-    "missing": "missing",
-    "terminal": "terminal",
-    "pending": "pending",
-    "unmanaged": "unmanaged",
-    "released": "released",
-}
-
 _NOT_DRIFT: Final = frozenset({"in_sync", "released"})
 _INDENT: Final = "    "
 
 # -- shared by the text and markdown views ------------------------------------------------------
+
+
+def drift_label(kind: str) -> str:
+    """A drift kind in words: `in_sync` → `in sync`."""
+    return kind.replace("_", " ")
 
 
 def plural(n: int, word: str, plural_word: str | None = None) -> str:
@@ -71,7 +66,7 @@ def drift_line(doc: Mapping[str, Any]) -> str:
 def drift_summary(doc: Mapping[str, Any]) -> str:
     # Released jobs are no drift kind; they are counted only when there are some.
     return ", ".join(
-        f"{n} {DRIFT_LABELS.get(kind, kind)}" for kind, n in doc["summary"].items() if n or kind != "released"
+        f"{n} {drift_label(kind)}" for kind, n in doc["summary"].items() if n or kind != "released"
     )
 
 
@@ -309,9 +304,9 @@ def render_drift_text(doc: Mapping[str, Any], *, color: bool = False, show_sensi
         addresses = [i["address"] or "-" for i in items]
         names = [i["job_name"] or "-" for i in items]
         aw, nw = max(map(len, addresses)), max(map(len, names))
-        kw = max(len(DRIFT_LABELS.get(i["kind"], i["kind"])) for i in items)
+        kw = max(len(drift_label(i["kind"])) for i in items)
         for item, address, name in zip(items, addresses, names, strict=True):
-            kind = style.drift(item["kind"], f"{DRIFT_LABELS.get(item['kind'], item['kind']):<{kw}}")
+            kind = style.drift(item["kind"], f"{drift_label(item['kind']):<{kw}}")
             lines.append(f"  {kind}  {address:<{aw}}  {name:<{nw}}  {item['detail']}")
             lines += _indented_fields(item["changes"], style, show_sensitive)
         lines.append("")
