@@ -315,12 +315,8 @@ def _declaration(file: str, name: str, spec: Any, span: Span, problems: list[Dia
 def convert(value: Any, kind: str) -> tuple[Any, str | None]:
     """value as `kind` (strings from --var and the environment are converted), or (value, why not)."""
     if kind == "string":
-        if isinstance(value, bool):
-            return ("true" if value else "false"), None
-        if isinstance(value, (int, float)):
-            return str(value), None
-        if isinstance(value, str):
-            return value, None
+        if isinstance(value, (str, int, float)):  # bool among them
+            return text_of(value), None
     elif kind == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value, None

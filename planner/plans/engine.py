@@ -459,11 +459,9 @@ class _AddressPlanner:
         if current is None:
             return self._base(Action.FORGET, Reason.ALREADY_GONE, None, steps=(Step(StepKind.FORGET, record.name),))
         on_remove = OnRemove(record.on_remove)
-        if on_remove is OnRemove.FORGET:
+        if on_remove is OnRemove.FORGET or (on_remove is OnRemove.CANCEL and not current.active):
             return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
         if on_remove is OnRemove.CANCEL:
-            if not current.active:
-                return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
             steps = (*_stop(current), Step(StepKind.FORGET, current.name))
             return self._base(
                 Action.CANCEL, Reason.REMOVED, current, steps=steps, warnings=_running_warning(current, "cancelling")

@@ -7,6 +7,7 @@ planner.pricing.cost); the text view's cost summary lives here too. The markdown
 
 from __future__ import annotations
 
+import os.path
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -244,22 +245,13 @@ def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, An
     return out
 
 
-def common_start(names: Sequence[str]) -> str:
-    """The longest start all addresses share (characters, not path parts)."""
-    first, last = min(names), max(names)
-    n = 0
-    while n < len(first) and n < len(last) and first[n] == last[n]:
-        n += 1
-    return first[:n]
-
-
 def group_label(group: Sequence[Mapping[str, Any]]) -> str:
     """How a group of near-identical creates is named: a `matrix:` sweep as the summary names it
     (`train[…]`), other creates by the start their addresses share (`eval-…`; "" if none)."""
     bases = {sweep_base(str(c["address"])) for c in group}
     if len(bases) == 1 and None not in bases:
         return f"{bases.pop()}[…]"
-    prefix = common_start([c["address"] for c in group])
+    prefix = os.path.commonprefix([c["address"] for c in group])  # noqa: RUF071 (characters, on purpose)
     return prefix + "…" if len(prefix) >= 2 else ""
 
 

@@ -233,7 +233,8 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
         for p in pending:
             if p["changes"]:
                 summary = f"<b>{html.escape(p['address'])}</b> {html.escape(p['detail'])}"
-                lines += [*details(summary, _diff_block(p["changes"], show_sensitive)), ""]
+                diff = field_lines(p["changes"], split=True, show_sensitive=show_sensitive)
+                lines += [*details(summary, diff_fence(diff)), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -252,9 +253,5 @@ def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     if states:
         body.append(f"- state: {', '.join(states)}")
     if item["changes"]:
-        body += ["", *_diff_block(item["changes"], show_sensitive)]
+        body += ["", *diff_fence(field_lines(item["changes"], split=True, show_sensitive=show_sensitive))]
     return details(summary, body)
-
-
-def _diff_block(changes: Sequence[Mapping[str, Any]], show_sensitive: bool) -> list[str]:
-    return diff_fence(field_lines(changes, split=True, show_sensitive=show_sensitive))
