@@ -379,12 +379,9 @@ class _AddressPlanner:
             reason = Reason.DELETED_OUTSIDE if self.record is not None else Reason.NEW
             return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **self._after())
         if self._same(current):
-            if self.replace_requested:
-                return self._replace(
-                    current, Reason.REPLACE_REQUESTED, self._hidden_changes(current, ()), found_by_labels
-                )
-            if current.state in self.lifecycle.rerun_on:
-                return self._replace(current, Reason.RERUN, self._hidden_changes(current, ()), found_by_labels)
+            if self.replace_requested or current.state in self.lifecycle.rerun_on:
+                reason = Reason.REPLACE_REQUESTED if self.replace_requested else Reason.RERUN
+                return self._replace(current, reason, self._hidden_changes(current, ()), found_by_labels)
             if found_by_labels:
                 return self._base(
                     Action.ADOPT,

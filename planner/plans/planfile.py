@@ -17,6 +17,7 @@ import hashlib
 import secrets as random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from planner.canonical import canonical_spec
@@ -82,10 +83,9 @@ def values_for_apply(
     problems: list[Diagnostic] = []
     again: dict[str, Given] = {}
     for item in given:
-        from_environment = item.source.startswith("PLANNER_VAR_")
         if item.name in saved.sensitive:
             again[item.name] = item
-        elif not from_environment:
+        elif not item.source.startswith("PLANNER_VAR_"):
             problems.append(
                 Diagnostic(
                     item.location,
@@ -128,13 +128,11 @@ def rederive(plan: Plan, desired: Desired, prior: State | None) -> tuple[Plan, l
         job = desired.jobs.get(change.address)
         if job is None:
             problems.append(f"{change.address}: no longer in the configuration")
-            changes.append(change)
-            continue
-        if hashes.get(change.address) != change.after_hash:
+        elif hashes.get(change.address) != change.after_hash:
             problems.append(f"{change.address}: the configuration now gives a different spec than the plan's")
-            changes.append(change)
-            continue
-        changes.append(replace(change, after=canonical_spec(job.body)))
+        else:
+            change = replace(change, after=canonical_spec(job.body))
+        changes.append(change)
     return replace(plan, changes=tuple(changes)), problems
 
 
@@ -144,8 +142,6 @@ def reread(
     """Load the plan's configuration again with the plan's variables (and the run's hardware
     options); the plan with its specs re-derived, and every reason the plan no longer matches
     its configuration."""
-    from pathlib import Path
-
     from planner.config.validate import load_desired
     from planner.config.variables import read_declarations
 

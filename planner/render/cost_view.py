@@ -217,8 +217,7 @@ def cost_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """Rows in order, with SWEEP_MIN or more creates of the same resources, cost and place as one group."""
-    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    order: list[tuple[str, ...]] = []
+    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}  # in the order of their first row
     for change in rows:
         key: tuple[str, ...]
         if change["action"] == "create" and change.get("cost"):
@@ -230,14 +229,10 @@ def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, An
                 cost_text(change),
             )
         else:
-            key = ("row", change["address"], str(len(order)))
-        if key not in keyed:
-            keyed[key] = []
-            order.append(key)
-        keyed[key].append(change)
+            key = ("row", change["address"], str(len(keyed)))
+        keyed.setdefault(key, []).append(change)
     out: list[list[Mapping[str, Any]]] = []
-    for key in order:
-        group = keyed[key]
+    for key, group in keyed.items():
         if key[0] == "sweep" and len(group) < SWEEP_MIN:
             out.extend([c] for c in group)
         else:

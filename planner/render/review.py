@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import os.path
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -57,8 +57,14 @@ TABLE_BUDGET: Final = 40_000
 MAX_ALERT_ITEMS: Final = 30
 SWEEP_NAMES: Final = 20
 _CONSOLE: Final = "https://console.cloud.google.com/ai/platform/locations/{location}/training/{job}?project={project}"
-# CI context keys in the order shown, and their words.
-CONTEXT_WORDS: Final = (("commit", "commit"), ("pr", "PR"), ("actor", "by"), ("run", "run"), ("planner", "planner"))
+# CI context keys in the order shown, and how each reads.
+_CONTEXT: Final[tuple[tuple[str, Callable[[str], str]], ...]] = (
+    ("commit", lambda v: f"commit {code(v[:12])}"),
+    ("pr", lambda v: f"PR #{escape(v)}"),
+    ("actor", lambda v: f"by @{escape(v)}"),
+    ("run", lambda v: f"run {escape(v)}"),
+    ("planner", lambda v: f"planner {escape(v)}"),
+)
 
 
 def console_url(job_name: str) -> str | None:
@@ -75,7 +81,7 @@ def render_review_markdown(
     rows = changed_rows(doc)
     groups = sweep_groups(rows)
     lines = [f"## planner plan: workspace {code(doc['workspace'])}", ""]
-    ctx = _context_line(context or {})
+    ctx = " · ".join(say(value) for key, say in _CONTEXT if (value := (context or {}).get(key)))
     if ctx:
         lines += [ctx, ""]
     if doc["targets"]:
@@ -102,23 +108,6 @@ def render_review_markdown(
         lines += [*alert("NOTE", notes), ""]
     lines += budgeted(lines, [{"group": g} for g in groups], lambda e: _group_details(e["group"], show_sensitive))
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _context_line(context: Mapping[str, str]) -> str:
-    parts = []
-    for key, word in CONTEXT_WORDS:
-        value = context.get(key)
-        if not value:
-            continue
-        if key == "pr":
-            parts.append(f"PR #{escape(value)}")
-        elif key == "actor":
-            parts.append(f"by @{escape(value)}")
-        elif key == "commit":
-            parts.append(f"commit {code(value[:12])}")
-        else:
-            parts.append(f"{word} {escape(value)}")
-    return " · ".join(parts)
 
 
 def _prices_line(rows: Sequence[Mapping[str, Any]]) -> str:
