@@ -300,11 +300,8 @@ class _Validation:
                 self._schema_error(doc, error, job_span, prefix)
         for name in ("project", "location"):
             if name not in job:
-                self.report(
-                    key_loc,
-                    format_path(prefix),
-                    f'no {name}: set "{name}" at the top of the file or on the job',
-                )
+                message = f'no {name}: set "{name}" at the top of the file or on the job'
+                self.report(key_loc, format_path(prefix), message)
         self._semantic_checks(doc, job, job_span, prefix)
         if len(self.diagnostics) == before:
             self._hardware_checks(doc, job, job_span, prefix)

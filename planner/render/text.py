@@ -226,8 +226,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False, show_sensit
     if doc["targets"]:
         lines += [f"Targeting: {', '.join(doc['targets'])} (other jobs are not planned)", ""]
     if rows:
-        lines.append(f'planner will perform the following actions in workspace "{doc["workspace"]}":')
-        lines.append("")
+        lines += [f'planner will perform the following actions in workspace "{doc["workspace"]}":', ""]
         lines += _summary_list(group_rows(rows), style)  # a sweep's jobs on one line
         unchanged = len(doc["resource_changes"]) - len(rows)
         if unchanged:
@@ -268,8 +267,7 @@ def _summary_list(rows: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
 
 def _block(change: Mapping[str, Any], style: Style, show_sensitive: bool) -> list[str]:
     action = change["action"]
-    out = [style.bold(f"  # {header(change)}")]
-    out.append(f"  #   project {change['project']}, location {change['location']}")
+    out = [style.bold(f"  # {header(change)}"), f"  #   project {change['project']}, location {change['location']}"]
     job = change["job"]
     if job is not None:
         out.append(f"  #   job {job['name']} ({job['state'] or 'state unknown'})")
@@ -292,8 +290,7 @@ def _block(change: Mapping[str, Any], style: Style, show_sensitive: bool) -> lis
 
 def render_drift_text(doc: Mapping[str, Any], *, color: bool = False, show_sensitive: bool = False) -> str:
     style = Style(color)
-    lines = [f'Drift report for workspace "{doc["workspace"]}"', ""]
-    lines.append(f"Summary: {drift_summary(doc)}")
+    lines = [f'Drift report for workspace "{doc["workspace"]}"', "", f"Summary: {drift_summary(doc)}"]
     lines.append(coverage_line(doc))
     if doc["ignored"]:
         lines.append(f"Ignored: {', '.join(doc['ignored'])}")
