@@ -439,12 +439,8 @@ class _Builder:
                 documents += 1
                 if documents > 1:
                     mark = event.start_mark
-                    self._problem(
-                        mark.line + 1,
-                        mark.column + 1,
-                        "only one YAML document per file is allowed",
-                        fatal=True,
-                    )
+                    message = "only one YAML document per file is allowed"
+                    self._problem(mark.line + 1, mark.column + 1, message, fatal=True)
                 continue
             elif cls is stream_end:
                 return result
@@ -468,11 +464,8 @@ class _Builder:
                     parent[5] = span[1]
                     if key_text in parent[1]:
                         first = parent[2][key_text]
-                        self._problem(
-                            span[0],
-                            span[1],
-                            f'duplicate key "{key_text}" (first defined at line {first[2]})',
-                        )
+                        message = f'duplicate key "{key_text}" (first defined at line {first[2]})'
+                        self._problem(span[0], span[1], message)
                 else:
                     if key not in parent[1]:
                         parent[1][key] = value

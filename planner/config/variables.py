@@ -219,13 +219,8 @@ def read_declarations(files: Iterable[Path]) -> tuple[dict[str, Declaration], li
             if declaration is None:
                 continue
             if name in declared:
-                problems.append(
-                    Diagnostic(
-                        declaration.location,
-                        f"variables.{name}",
-                        f'variable "{name}" is already declared at {declared[name].location}',
-                    )
-                )
+                message = f'variable "{name}" is already declared at {declared[name].location}'
+                problems.append(Diagnostic(declaration.location, f"variables.{name}", message))
                 continue
             declared[name] = declaration
     return declared, problems

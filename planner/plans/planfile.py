@@ -86,14 +86,11 @@ def values_for_apply(
         if item.name in saved.sensitive:
             again[item.name] = item
         elif not item.source.startswith("PLANNER_VAR_"):
-            problems.append(
-                Diagnostic(
-                    item.location,
-                    item.where(),
-                    "a saved plan carries its variables: run `planner plan` again to change one "
-                    "(only sensitive variables are given again)",
-                )
+            message = (
+                "a saved plan carries its variables: run `planner plan` again to change one "
+                "(only sensitive variables are given again)"
             )
+            problems.append(Diagnostic(item.location, item.where(), message))
     if problems:
         raise ConfigError(problems)
     chosen = [Given(n, v, SOURCE) for n, v in saved.recorded.items()]
