@@ -162,30 +162,17 @@ def _once(items: Sequence[tuple[str, str]]) -> list[str]:
 
 def _cells(group: Sequence[Mapping[str, Any]]) -> list[str]:
     first = group[0]
-    action = first["action"]
+    symbol = code(ACTION_SYMBOLS[first["action"]])
+    resources = escape(resources_text(shown_estimate(first)))
     where = f"{code(first['project'], cell=True)} / {code(first['location'], cell=True)}"
+    cost = cost_text(first)
     if len(group) > 1:
         label = group_label(group)
         name = f"{code(label, cell=True)} ×{len(group)}" if label else f"{len(group)} jobs"
-        cost = cost_text(first)
-        return [
-            code(ACTION_SYMBOLS[action]),
-            name,
-            escape(f"create {len(group)} jobs (a sweep)"),
-            escape(resources_text(shown_estimate(first))),
-            escape(f"each {cost}") if cost else "",
-            where,
-            "",
-        ]
-    return [
-        code(ACTION_SYMBOLS[action]),
-        code(first["address"], cell=True),
-        escape(_change_cell(first)),
-        escape(resources_text(shown_estimate(first))),
-        escape(cost_text(first)),
-        where,
-        _console_cell(first),
-    ]
+        each = escape(f"each {cost}") if cost else ""
+        return [symbol, name, escape(f"create {len(group)} jobs (a sweep)"), resources, each, where, ""]
+    address = code(first["address"], cell=True)
+    return [symbol, address, escape(_change_cell(first)), resources, escape(cost), where, _console_cell(first)]
 
 
 def _change_cell(change: Mapping[str, Any]) -> str:
