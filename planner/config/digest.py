@@ -31,11 +31,6 @@ def job_digest(job: DesiredJob) -> bytes:
         "project": job.project,
         "location": job.location,
         "body": job.body,
-        "lifecycle": {
-            "preventDestroy": job.lifecycle.prevent_destroy,
-            "ignoreChanges": list(job.lifecycle.ignore_changes),
-            "onRemove": job.lifecycle.on_remove.value,
-            "rerunOn": list(job.lifecycle.rerun_on),
-        },
+        "lifecycle": job.lifecycle.to_json(),
     }
     return hashlib.sha256(jsoncodec.dumps_sorted(entry)).digest()

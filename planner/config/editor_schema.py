@@ -44,7 +44,7 @@ def editor_schema(strict: dict[str, Any]) -> dict[str, Any]:
     job = schema["$defs"]["job"]
     _check_templates(schema)
     conditions = [_when_not_defaulted(path) for path in sorted(_required_paths(job, ()))]
-    _drop_required(job, ())
+    _drop_required(job)
     relaxed: dict[str, Any] = _accept_references(schema)
     schema = relaxed
     schema["title"] = "planner desired-state file"
@@ -117,11 +117,11 @@ def _required_paths(schema: dict[str, Any], at: tuple[str, ...]) -> list[tuple[s
     return paths
 
 
-def _drop_required(schema: dict[str, Any], at: tuple[str, ...]) -> None:
+def _drop_required(schema: dict[str, Any]) -> None:
     schema.pop("required", None)
     for sub in schema.get("properties", {}).values():
         if isinstance(sub, dict) and sub.get("type") == "object":
-            _drop_required(sub, at)
+            _drop_required(sub)
 
 
 def _has_path(path: tuple[str, ...]) -> dict[str, Any]:
@@ -142,16 +142,12 @@ def _requires(path: tuple[str, ...]) -> dict[str, Any]:
     return inner
 
 
-def _unless_extending(requirement: dict[str, Any]) -> dict[str, Any]:
-    """A job that extends templates may get the field from them: planner checks the merged job."""
-    return {"if": {"required": ["extends"]}, "then": True, "else": requirement}
-
-
 def _when_not_defaulted(path: tuple[str, ...]) -> dict[str, Any]:
-    dotted = ".".join(path)
+    # A job that extends templates may get the field from them: planner checks the merged job.
+    unless_extending = {"if": {"required": ["extends"]}, "then": True, "else": _requires(path)}
     return {
-        "$comment": f"every job needs {dotted} unless the file's defaults give it",
+        "$comment": f"every job needs {'.'.join(path)} unless the file's defaults give it",
         "if": {"required": ["defaults"], "properties": {"defaults": _has_path(path)}},
         "then": True,
-        "else": {"properties": {"jobs": {"additionalProperties": _unless_extending(_requires(path))}}},
+        "else": {"properties": {"jobs": {"additionalProperties": unless_extending}}},
     }

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 import ryml
 
-from planner.config.load import resolve_plain_scalar
+from planner.config.load import RESOLVE_FIRST, resolve_plain_scalar
 
 # Characters, or spellings, whose reading this tier does not vouch for (see the module docstring),
 # found by substring tests: one regular expression with alternatives reads 4 MB ten times slower.
@@ -47,7 +47,6 @@ _ALLOWED_ASCII = bytes([10, *range(0x20, 0x7F)])
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
 # A plain scalar spelled like this is emitted by rapidyaml as a JSON literal (never as a string).
 _JSON_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null")
-_RESOLVE_FIRST = frozenset("0123456789-+.~nNtTfF")
 # The builder refuses deeper nesting (load.MAX_DEPTH); well below it, this tier needs no count.
 _MAX_DEPTH = 32
 # Integers of more digits get a diagnostic from the builder.
@@ -115,7 +114,7 @@ def _walk(container: dict[str, Any] | list[Any], keys: list[str | int], template
     for key, value in container.items() if type(container) is dict else enumerate(container):
         kind = type(value)
         if kind is str:
-            if not value or (value[0] in _RESOLVE_FIRST and not _as_written(value)):
+            if not value or (value[0] in RESOLVE_FIRST and not _as_written(value)):
                 raise _NotSure  # ("" may be a plain empty value: null to the builder)
             if "${" in value:
                 templated.append((*keys, key))

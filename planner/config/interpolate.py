@@ -29,12 +29,7 @@ _VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 def interpolate_document(doc: Document, variables: Mapping[str, str], unresolved: Unresolved) -> dict[str, Any]:
     """The document's data with variables replaced (in place, unless aliases share values)."""
     if doc.aliased:
-        plain = set()
-        for path, is_plain in doc.templated:
-            found = find_span(doc.span, path)
-            if is_plain and found is not None:
-                plain.add((found[0], found[1]))
-        data = _copy_interpolated(variables, unresolved, doc, doc.data, doc.span, (), plain)
+        data = _copy_interpolated(variables, unresolved, doc, doc.data, doc.span, (), doc.plain_positions())
         assert isinstance(data, dict)
         return data
     data = doc.data

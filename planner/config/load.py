@@ -53,24 +53,12 @@ _ALLOWED_TAGS = frozenset(_STD_TAG + t for t in ("str", "int", "float", "bool", 
 _INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 # Plain scalars starting with anything else are strings under the core schema.
-_RESOLVE_FIRST = frozenset("0123456789-+.~nNtTfF")
+RESOLVE_FIRST = frozenset("0123456789-+.~nNtTfF")
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUES = frozenset({"true", "True", "TRUE"})
 _FALSES = frozenset({"false", "False", "FALSE"})
-_SPECIAL_FLOATS = {
-    ".inf": float("inf"),
-    "+.inf": float("inf"),
-    "-.inf": float("-inf"),
-    ".Inf": float("inf"),
-    "+.Inf": float("inf"),
-    "-.Inf": float("-inf"),
-    ".INF": float("inf"),
-    "+.INF": float("inf"),
-    "-.INF": float("-inf"),
-    ".nan": float("nan"),
-    ".NaN": float("nan"),
-    ".NAN": float("nan"),
-}
+_SPECIAL_FLOATS = {sign + inf: float(sign + "inf") for sign in ("", "+", "-") for inf in (".inf", ".Inf", ".INF")}
+_SPECIAL_FLOATS.update({nan: float("nan") for nan in (".nan", ".NaN", ".NAN")})
 
 
 @dataclass(frozen=True)
@@ -93,6 +81,10 @@ class Document:
     def find(self, path: Sequence[str | int]) -> Span | None:
         """The span of the value at path (keys and list indices), or None if there is none."""
         return find_span(self.span, path)
+
+    def plain_positions(self) -> set[tuple[int, int]]:
+        """(line, column) of every unquoted string holding "${": a lone reference there takes its value's type."""
+        return {(s[0], s[1]) for path, plain in self.templated if plain and (s := self.find(path)) is not None}
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[Path]:
@@ -264,7 +256,7 @@ def _untagged_value(text: str, style: str | None) -> Any:
         return text
     if not text:
         return None
-    if text[0] in _RESOLVE_FIRST:
+    if text[0] in RESOLVE_FIRST:
         return resolve_plain_scalar(text)
     return text
 
@@ -447,12 +439,8 @@ class _Builder:
                 documents += 1
                 if documents > 1:
                     mark = event.start_mark
-                    self._problem(
-                        mark.line + 1,
-                        mark.column + 1,
-                        "only one YAML document per file is allowed",
-                        fatal=True,
-                    )
+                    message = "only one YAML document per file is allowed"
+                    self._problem(mark.line + 1, mark.column + 1, message, fatal=True)
                 continue
             elif cls is stream_end:
                 return result
@@ -476,11 +464,8 @@ class _Builder:
                     parent[5] = span[1]
                     if key_text in parent[1]:
                         first = parent[2][key_text]
-                        self._problem(
-                            span[0],
-                            span[1],
-                            f'duplicate key "{key_text}" (first defined at line {first[2]})',
-                        )
+                        message = f'duplicate key "{key_text}" (first defined at line {first[2]})'
+                        self._problem(span[0], span[1], message)
                 else:
                     if key not in parent[1]:
                         parent[1][key] = value

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -47,13 +48,9 @@ class Combination:
     values: Mapping[str, Any]
 
 
-def is_sweep(address: str) -> bool:
-    return address.endswith("]") and "[" in address
-
-
 def sweep_base(address: str) -> str | None:
     """`train` for `train[lr=0.001,seed=2]`; None for a plain address."""
-    return address.split("[", 1)[0] if is_sweep(address) else None
+    return address.split("[", 1)[0] if address.endswith("]") and "[" in address else None
 
 
 def address_label(address: str) -> str:
@@ -178,9 +175,7 @@ def combinations(
         return value_text(a) == value_text(b) and isinstance(a, str) == isinstance(b, str)
 
     # The product, counted first so a huge matrix is refused before it is built.
-    count = 1
-    for values in axes.values():
-        count *= len(values)
+    count = math.prod(len(values) for values in axes.values())
     if count > limit * 4 + 1000:
         report(span, "matrix", _too_many(count, limit))
         return []
@@ -200,17 +195,14 @@ def combinations(
                 fitted = True
         if not fitted:
             added.append(dict(entry))
-    out: list[Combination] = []
-    seen: dict[str, int] = {}
-    for combo, more in zip(combos, extra, strict=True):
-        out.append(Combination(sweep_address(base, combo), {**combo, **more}))
-    for entry in added:
-        out.append(Combination(sweep_address(base, entry), entry))
-    for i, combo_ in enumerate(out):
+    out = [Combination(sweep_address(base, c), {**c, **more}) for c, more in zip(combos, extra, strict=True)]
+    out += [Combination(sweep_address(base, entry), entry) for entry in added]
+    seen: set[str] = set()
+    for combo_ in out:
         if combo_.address in seen:
             report(_child(span, "include"), "matrix.include", f"{combo_.address} would be defined twice")
             return []
-        seen[combo_.address] = i
+        seen.add(combo_.address)
     if not out:
         report(span, "matrix", "this matrix makes no jobs (everything is excluded)")
     elif len(out) > limit:

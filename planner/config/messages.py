@@ -26,8 +26,6 @@ TYPE_WORDS = {
     "null": "null",
 }
 
-
-# A diagnostic never echoes a value under `env` (DESIGN §7: env values are masked): they are secrets.
 SECRET_PATH = re.compile(r"\.env\[\d+\](?:\.value)?$")
 
 
@@ -80,6 +78,12 @@ def schema_message(kind: str, expected: Any, value: Any, schema: Mapping[str, An
     if kind == "maximum":
         return f"must be at most {expected}, got {got}"
     return f"{got}: failed {kind} {expected!r}"
+
+
+def did_you_mean(word: str, choices: Sequence[str], otherwise: str = "") -> str:
+    """`; did you mean "X"?` for the choice closest to word, or `otherwise` when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else otherwise
 
 
 def is_negative(value: Any) -> bool:
@@ -140,8 +144,6 @@ def format_path(parts: Sequence[str | int]) -> str:
     return out
 
 
-
-
 def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
     """None if path (labels.owner, jobSpec.workerPoolSpecs[0].containerSpec.args, ….workerPoolSpecs[*]…)
     names a settable field."""
@@ -160,9 +162,7 @@ def check_field_path(path: str, fields: Mapping[str, Any]) -> str | None:
         if isinstance(props, dict):
             if name not in props or name in ("project", "location", "lifecycle"):
                 known = [n for n in props if n not in ("project", "location", "lifecycle")]
-                hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                suffix = f'; did you mean "{hint[0]}"?' if hint else ""
-                return f'invalid field path "{path}": unknown field "{name}"{suffix}'
+                return f'invalid field path "{path}": unknown field "{name}"{did_you_mean(name, known)}'
             schema = props[name]
         elif isinstance(schema.get("additionalProperties"), dict):
             schema = schema["additionalProperties"]

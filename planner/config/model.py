@@ -30,6 +30,15 @@ class Lifecycle:
     on_remove: OnRemove = OnRemove.DELETE
     rerun_on: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """As a plan document and the config hash hold it (camelCase, as written in YAML)."""
+        return {
+            "preventDestroy": self.prevent_destroy,
+            "ignoreChanges": list(self.ignore_changes),
+            "onRemove": self.on_remove.value,
+            "rerunOn": list(self.rerun_on),
+        }
+
 
 @dataclass(frozen=True)
 class DesiredJob:

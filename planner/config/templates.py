@@ -11,7 +11,6 @@ their source positions: a value taken from a template is reported at the templat
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from planner.config import matrix
 from planner.config.load import Document, Span, find_span
 from planner.config.merge import merge
+from planner.config.messages import did_you_mean
 from planner.errors import Diagnostic, SourceLocation
 
 KEYS = ("extends", *matrix.KEYS)  # job keys handled here, never part of the job itself
@@ -95,8 +95,7 @@ def expand_job(
             base, base_span = merge(base, base_span, value, span)
         # The job's own key position, not the last template's.
         merged, merged_span = merge(base, base_span, job, job_span)
-    for key in ("extends",):
-        merged.pop(key, None)
+    merged.pop("extends", None)
     sweep = merged.pop("matrix", None)
     max_jobs = merged.pop("maxJobs", None)
     merged_span = _without_keys(merged_span, KEYS)
@@ -117,7 +116,7 @@ def expand_job(
     combos = matrix.combinations(address, sweep, sweep_span, max_jobs, find_span(job_span, ("maxJobs",)), report_span)
     if not combos:
         return []
-    plain = _plain_positions(doc)
+    plain = doc.plain_positions()
     out: list[Expanded] = []
     for combo in combos:
         values = matrix.substitute(merged, merged_span, combo.values, plain, say)
@@ -172,12 +171,8 @@ def _chain(
         item_where = doc.location(item_span) if item_span is not None else where
         item_path = f"{path}.extends[{i}]" if isinstance(names, list) else f"{path}.extends"
         if name not in known or templates_span is None:
-            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-            hint = (
-                f'; did you mean "{close[0]}"?'
-                if close
-                else ("" if known else "; define it under a top-level templates: of this file")
-            )
+            otherwise = "" if known else "; define it under a top-level templates: of this file"
+            hint = did_you_mean(name, sorted(known), otherwise)
             report(item_where, item_path, f'no template named "{name}"{hint}')
             return None
         if name in stack:
@@ -221,13 +216,3 @@ def _collect(span: Span, name: str, out: dict[tuple[int, int], str]) -> None:
         elif isinstance(children, list):
             stack.extend(children)
 
-
-def _plain_positions(doc: Document) -> set[tuple[int, int]]:
-    """(line, column) of every unquoted string holding "${": such a lone ${matrix.X} takes its value's type."""
-    out: set[tuple[int, int]] = set()
-    for path, is_plain in doc.templated:
-        if is_plain:
-            span = find_span(doc.span, path)
-            if span is not None:
-                out.add((span[0], span[1]))
-    return out

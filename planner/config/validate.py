@@ -300,11 +300,8 @@ class _Validation:
                 self._schema_error(doc, error, job_span, prefix)
         for name in ("project", "location"):
             if name not in job:
-                self.report(
-                    key_loc,
-                    format_path(prefix),
-                    f'no {name}: set "{name}" at the top of the file or on the job',
-                )
+                message = f'no {name}: set "{name}" at the top of the file or on the job'
+                self.report(key_loc, format_path(prefix), message)
         self._semantic_checks(doc, job, job_span, prefix)
         if len(self.diagnostics) == before:
             self._hardware_checks(doc, job, job_span, prefix)
@@ -348,47 +345,36 @@ class _Validation:
 
     def _semantic_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
         """What the schema cannot say: reserved labels, duration ranges, ignoreChanges paths."""
+
+        def report_at(rel: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+            found = find_span(span, rel)
+            self.report(doc.location(found, key=key) if found else None, format_path((*prefix, *rel)), message)
+
         labels = job.get("labels")
         if isinstance(labels, dict):
             for key in labels:
                 if is_reserved_label(key):
-                    label_span = find_span(span, ("labels", key))
-                    where = doc.location(label_span, key=True) if label_span else None
-                    self.report(
-                        where,
-                        format_path((*prefix, "labels", key)),
-                        f'label "{key}" is reserved for planner (managed-by and planner-* identify its jobs)',
-                    )
+                    message = f'label "{key}" is reserved for planner (managed-by and planner-* identify its jobs)'
+                    report_at(("labels", key), message, key=True)
         spec = job.get("jobSpec")
         scheduling = spec.get("scheduling") if isinstance(spec, dict) else None
         if isinstance(scheduling, dict):
             for name in ("timeout", "maxWaitDuration"):
                 value = scheduling.get(name)
                 if isinstance(value, str) and canonical_duration(value) is None:
-                    value_span = find_span(span, ("jobSpec", "scheduling", name))
-                    self.report(
-                        doc.location(value_span) if value_span else None,
-                        format_path((*prefix, "jobSpec", "scheduling", name)),
-                        f"duration {describe(value)} is out of range (at most 315576000000s)",
-                    )
+                    message = f"duration {describe(value)} is out of range (at most 315576000000s)"
+                    report_at(("jobSpec", "scheduling", name), message)
         lifecycle = job.get("lifecycle")
         ignore = lifecycle.get("ignoreChanges") if isinstance(lifecycle, dict) else None
         if isinstance(ignore, list):
             for i, path in enumerate(ignore):
-                if not isinstance(path, str):
-                    continue
-                if path in self.good_paths:
+                if not isinstance(path, str) or path in self.good_paths:
                     continue
                 problem = check_field_path(path, self.schemas.job_fields)
                 if problem is None:
                     self.good_paths.add(path)
-                if problem is not None:
-                    item_span = find_span(span, ("lifecycle", "ignoreChanges", i))
-                    self.report(
-                        doc.location(item_span) if item_span else None,
-                        format_path((*prefix, "lifecycle", "ignoreChanges", i)),
-                        problem,
-                    )
+                else:
+                    report_at(("lifecycle", "ignoreChanges", i), problem)
 
     def _hardware_checks(self, doc: Document, job: dict[str, Any], span: Span, prefix: tuple[str | int, ...]) -> None:
         """Submit-time rules (planner.hardware), on a job the schema accepts; the emulator runs the same."""

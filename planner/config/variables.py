@@ -20,7 +20,6 @@ Decisions:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.config.load import Span, parse_document, resolve_paths
+from planner.config.messages import did_you_mean
 from planner.errors import ConfigError, Diagnostic, SourceLocation, UsageError
 from planner.settings import ENV_PREFIX
 
@@ -219,13 +219,8 @@ def read_declarations(files: Iterable[Path]) -> tuple[dict[str, Declaration], li
             if declaration is None:
                 continue
             if name in declared:
-                problems.append(
-                    Diagnostic(
-                        declaration.location,
-                        f"variables.{name}",
-                        f'variable "{name}" is already declared at {declared[name].location}',
-                    )
-                )
+                message = f'variable "{name}" is already declared at {declared[name].location}'
+                problems.append(Diagnostic(declaration.location, f"variables.{name}", message))
                 continue
             declared[name] = declaration
     return declared, problems
@@ -254,8 +249,7 @@ def _declaration(file: str, name: str, spec: Any, span: Span, problems: list[Dia
 
     for key in spec:
         if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1, cutoff=0.6)
-            hint = f'; did you mean "{close[0]}"?' if close else f" (expected one of: {', '.join(_KEYS)})"
+            hint = did_you_mean(key, _KEYS, f" (expected one of: {', '.join(_KEYS)})")
             child = children.get(key)
             problem(SourceLocation(file, child[2], child[3]) if child else key_loc, key, f'unknown field "{key}"{hint}')
     kind = spec.get("type", "string")
@@ -316,12 +310,8 @@ def _declaration(file: str, name: str, spec: Any, span: Span, problems: list[Dia
 def convert(value: Any, kind: str) -> tuple[Any, str | None]:
     """value as `kind` (strings from --var and the environment are converted), or (value, why not)."""
     if kind == "string":
-        if isinstance(value, bool):
-            return ("true" if value else "false"), None
-        if isinstance(value, (int, float)):
-            return str(value), None
-        if isinstance(value, str):
-            return value, None
+        if isinstance(value, (str, int, float)):  # bool among them
+            return text_of(value), None
     elif kind == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value, None
@@ -381,13 +371,7 @@ def _show(value: Any) -> str:
 
 def resolve(paths: Sequence[str | Path], given: Sequence[Given]) -> Values:
     """The values for a configuration: declarations read from its files, given values checked."""
-    try:
-        files = resolve_paths(paths)
-    except UsageError:
-        files = []  # the loader says which path is missing
-    declared, problems = read_declarations(files)
-    if problems:
-        raise ConfigError(problems)
+    files, declared = _declared_in(paths)
     if declared:
         return values_for(declared, given)
     # Legacy mode: keep only what the files use, so that a saved plan records no stray
@@ -404,6 +388,17 @@ def resolve(paths: Sequence[str | Path], given: Sequence[Given]) -> Values:
         )
     )
     return values
+
+
+def _declared_in(paths: Sequence[str | Path]) -> tuple[list[Path], dict[str, Declaration]]:
+    try:
+        files = resolve_paths(paths)
+    except UsageError:
+        files = []  # the loader says which path is missing
+    declared, problems = read_declarations(files)
+    if problems:
+        raise ConfigError(problems)
+    return files, declared
 
 
 def _referenced(names: set[str], files: Sequence[Path]) -> set[str]:
@@ -432,8 +427,7 @@ def values_for(declared: Mapping[str, Declaration], given: Sequence[Given]) -> V
     for name, item in latest.items():
         declaration = declared.get(name)
         if declaration is None:
-            close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
-            hint = f'; did you mean "{close[0]}"?' if close else f" (declared: {', '.join(sorted(declared))})"
+            hint = did_you_mean(name, list(declared), f" (declared: {', '.join(sorted(declared))})")
             problems.append(Diagnostic(item.location, item.where(), f'no variable "{name}" is declared{hint}'))
             continue
         value, why = check(declaration, item.value)
@@ -458,9 +452,7 @@ def missing_message(variables: Mapping[str, str], name: str, has_default: bool) 
     its inline default."""
     declared = variables.declared if isinstance(variables, Values) else None
     if declared is not None and name not in declared:
-        close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        return f'undeclared variable "{name}": declare it under `variables:`{hint}'
+        return f'undeclared variable "{name}": declare it under `variables:`{did_you_mean(name, list(declared))}'
     if has_default:
         return None
     if declared is not None:
@@ -519,12 +511,6 @@ def as_values(paths: Sequence[str | Path], variables: Mapping[str, str]) -> Valu
     do not declare are left out rather than refused (one mapping may serve several configurations)."""
     if isinstance(variables, Values):
         return variables
-    try:
-        files = resolve_paths(paths)
-    except UsageError:
-        files = []  # the loader says which path is missing
-    declared, problems = read_declarations(files)
-    if problems:
-        raise ConfigError(problems)
+    _files, declared = _declared_in(paths)
     given = [Given(n, v, "--var") for n, v in variables.items() if not declared or n in declared]
     return values_for(declared, given)

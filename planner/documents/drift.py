@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.diff import FieldChange
 from planner.documents.schema_parts import (
     COUNT,
+    FIELD_CHANGES,
     NULLABLE_STRING,
     SCHEMA_DIALECT,
     STRING,
     STRINGS,
     closed_object,
+    counts,
     field_change_schema,
 )
 from planner.drift import FORMAT_VERSION, OPTIONAL_KINDS, ConfigPending, DriftItem, DriftKind, DriftReport
@@ -46,7 +47,7 @@ def _item_json(item: DriftItem, show_sensitive: bool) -> dict[str, Any]:
         "detail": item.detail,
         "live_state": item.live_state,
         "recorded_state": item.recorded_state,
-        "changes": _changes_json(item.changes, show_sensitive),
+        "changes": [c.to_json(show_sensitive=show_sensitive) for c in item.changes],
     }
 
 
@@ -54,22 +55,11 @@ def _pending_json(pending: ConfigPending, show_sensitive: bool) -> dict[str, Any
     return {
         "address": pending.address,
         "detail": pending.detail,
-        "changes": _changes_json(pending.changes, show_sensitive),
+        "changes": [c.to_json(show_sensitive=show_sensitive) for c in pending.changes],
     }
 
 
-def _changes_json(changes: tuple[FieldChange, ...], show_sensitive: bool) -> list[dict[str, Any]]:
-    return [c.to_json(show_sensitive=show_sensitive) for c in changes]
-
-
 # -- JSON Schema ------------------------------------------------------------------------------
-
-
-def _drift_summary_schema() -> dict[str, Any]:
-    schema = closed_object({k.value: COUNT for k in DriftKind}, description="number of jobs per class")
-    optional = {k.value for k in OPTIONAL_KINDS}
-    schema["required"] = [k for k in schema["required"] if k not in optional]  # present when nonzero
-    return schema
 
 
 def drift_schema() -> dict[str, Any]:
@@ -84,22 +74,14 @@ def drift_schema() -> dict[str, Any]:
             "detail": STRING,
             "live_state": NULLABLE_STRING,
             "recorded_state": NULLABLE_STRING,
-            "changes": {
-                "type": "array",
-                "description": "last applied spec (before) to live spec (after)",
-                "items": {"$ref": "#/$defs/field_change"},
-            },
+            "changes": {**FIELD_CHANGES, "description": "last applied spec (before) to live spec (after)"},
         }
     )
     pending = closed_object(
         {
             "address": STRING,
             "detail": STRING,
-            "changes": {
-                "type": "array",
-                "description": "last applied spec (before) to configuration (after)",
-                "items": {"$ref": "#/$defs/field_change"},
-            },
+            "changes": {**FIELD_CHANGES, "description": "last applied spec (before) to configuration (after)"},
         },
         description="the configuration differs from what was last applied: not drift",
     )
@@ -110,7 +92,11 @@ def drift_schema() -> dict[str, Any]:
             "workspace": STRING,
             "created_at": STRING,
             "has_drift": {"type": "boolean"},
-            "summary": _drift_summary_schema(),
+            "summary": counts(
+                [k.value for k in DriftKind],
+                optional={k.value for k in OPTIONAL_KINDS},
+                description="number of jobs per class",
+            ),
             "coverage": closed_object(
                 {"managed": COUNT, "seen": COUNT},
                 description="live jobs labelled as managed by planner, of all live jobs read",

@@ -14,11 +14,14 @@ from planner.config.model import Lifecycle, OnRemove
 from planner.diff import FieldChange, mask_spec
 from planner.documents.schema_parts import (
     COUNT,
+    FIELD_CHANGES,
+    NULLABLE_AMOUNT,
     NULLABLE_STRING,
     SCHEMA_DIALECT,
     STRING,
     STRINGS,
     closed_object,
+    counts,
     field_change_schema,
     nullable,
 )
@@ -48,7 +51,6 @@ def plan_to_json(plan: Plan, *, show_sensitive: bool = False, for_file: bool = F
 
 
 def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]:
-    lifecycle = change.lifecycle
     doc: dict[str, Any] = {
         "address": change.address,
         "action": change.action.value,
@@ -63,14 +65,7 @@ def _change_json(change: ResourceChange, show_sensitive: bool) -> dict[str, Any]
         "replace_paths": list(change.replace_paths),
         "after": (change.after if show_sensitive else mask_spec(change.after)) if change.after is not None else None,
         "after_hash": change.after_hash,
-        "lifecycle": None
-        if lifecycle is None
-        else {
-            "preventDestroy": lifecycle.prevent_destroy,
-            "ignoreChanges": list(lifecycle.ignore_changes),
-            "onRemove": lifecycle.on_remove.value,
-            "rerunOn": list(lifecycle.rerun_on),
-        },
+        "lifecycle": None if change.lifecycle is None else change.lifecycle.to_json(),
         "notes": list(change.notes),
         "warnings": list(change.warnings),
     }
@@ -147,10 +142,8 @@ def plan_from_json(doc: Mapping[str, Any]) -> Plan:
 
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of `plan_to_json(plan)` and `plan_to_json(plan, for_file=True)`."""
-    summary = closed_object(
-        {a.value.replace("-", "_"): COUNT for a in Action}, description="number of changes per action"
-    )
-    summary["required"] = [k for k in summary["required"] if k not in OPTIONAL_COUNTS]  # present when nonzero
+    actions = [a.value.replace("-", "_") for a in Action]
+    summary = counts(actions, optional=OPTIONAL_COUNTS, description="number of changes per action")
     lifecycle = closed_object(
         {
             "preventDestroy": {"type": "boolean"},
@@ -187,7 +180,7 @@ def plan_schema() -> dict[str, Any]:
                     }
                 ),
             },
-            "changes": {"type": "array", "items": {"$ref": "#/$defs/field_change"}},
+            "changes": FIELD_CHANGES,
             "replace_paths": STRINGS,
             "after": nullable({"type": "object", "description": "canonical desired spec"}),
             "after_hash": NULLABLE_STRING,
@@ -241,7 +234,7 @@ def plan_schema() -> dict[str, Any]:
 
 
 def _cost_schema() -> dict[str, Any]:
-    money = {"type": ["number", "null"], "minimum": 0}
+    money = NULLABLE_AMOUNT
     pool = closed_object(
         {
             "machine_type": STRING,

@@ -14,7 +14,9 @@ SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 STRING: Final = {"type": "string"}
 NULLABLE_STRING: Final = {"type": ["string", "null"]}
 COUNT: Final = {"type": "integer", "minimum": 0}
+NULLABLE_AMOUNT: Final = {"type": ["number", "null"], "minimum": 0}
 STRINGS: Final = {"type": "array", "items": {"type": "string"}}
+FIELD_CHANGES: Final = {"type": "array", "items": {"$ref": "#/$defs/field_change"}}
 
 
 def format_schema(schema: dict[str, Any]) -> str:
@@ -32,6 +34,13 @@ def closed_object(properties: dict[str, Any], *, description: str | None = None)
     }
     if description:
         schema["description"] = description
+    return schema
+
+
+def counts(names: list[str], *, optional: frozenset[str] | set[str], description: str) -> dict[str, Any]:
+    """A summary's counts by name; the optional ones are present only when nonzero."""
+    schema = closed_object({name: COUNT for name in names}, description=description)
+    schema["required"] = [k for k in schema["required"] if k not in optional]
     return schema
 
 

@@ -5,53 +5,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.documents.schema_parts import SCHEMA_DIALECT, closed_object
+from planner.documents.schema_parts import (
+    COUNT,
+    NULLABLE_AMOUNT,
+    NULLABLE_STRING,
+    SCHEMA_DIALECT,
+    STRING,
+    closed_object,
+)
 
 
 def status_schema() -> dict[str, Any]:
     """JSON Schema of `status_to_json(report)`."""
-    nullable = {"type": ["string", "null"]}
     job = closed_object(
         {
-            "address": {**nullable, "description": "the job's address; null for a labelled job without one"},
-            "name": {**nullable, "description": "projects/P/locations/L/customJobs/ID; null if never created"},
-            "job_id": nullable,
-            "project": {"type": "string"},
-            "location": {"type": "string"},
+            "address": {**NULLABLE_STRING, "description": "the job's address; null for a labelled job without one"},
+            "name": {**NULLABLE_STRING, "description": "projects/P/locations/L/customJobs/ID; null if never created"},
+            "job_id": NULLABLE_STRING,
+            "project": STRING,
+            "location": STRING,
             "state": {
                 "type": "string",
                 "description": "JOB_STATE_* as Vertex reports it, MISSING (in state, job gone) or "
                 "NOT_CREATED (in the configuration, never applied)",
             },
-            "display_name": {"type": "string"},
-            "create_time": nullable,
-            "start_time": nullable,
-            "end_time": nullable,
+            "display_name": STRING,
+            "create_time": NULLABLE_STRING,
+            "start_time": NULLABLE_STRING,
+            "end_time": NULLABLE_STRING,
             "run_seconds": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "how long the job has run (active) or ran (terminal); null before it starts",
             },
             "machine": {"type": "string", "description": "machine type, accelerators and replicas per worker pool"},
-            "error": nullable,
-            "console_url": nullable,
+            "error": NULLABLE_STRING,
+            "console_url": NULLABLE_STRING,
             "in_state": {"type": "boolean", "description": "false for a labelled job the state does not know"},
             "hourly_usd": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "the job's rate at the price book's prices (USD/h); null without a price",
             },
             "cost_usd": {
-                "type": ["number", "null"],
-                "minimum": 0,
+                **NULLABLE_AMOUNT,
                 "description": "cost so far: hours run × hourly_usd; null without a price or before the job runs",
             },
-            "no_price": {**nullable, "description": "why there is no rate (which price the book lacks)"},
+            "no_price": {**NULLABLE_STRING, "description": "why there is no rate (which price the book lacks)"},
         }
     )
-    location = closed_object(
-        {"project": {"type": "string"}, "location": {"type": "string"}, "jobs": {"type": "integer", "minimum": 0}}
-    )
+    location = closed_object({"project": STRING, "location": STRING, "jobs": COUNT})
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "planner status",
@@ -59,9 +60,9 @@ def status_schema() -> dict[str, Any]:
         **closed_object(
             {
                 "format_version": {"type": "string", "pattern": r"^1\.\d+$"},
-                "planner_version": {"type": "string"},
-                "workspace": {"type": "string"},
-                "created_at": {"type": "string"},
+                "planner_version": STRING,
+                "workspace": STRING,
+                "created_at": STRING,
                 "summary": {
                     "type": "object",
                     "additionalProperties": {"type": "integer", "minimum": 1},

@@ -57,8 +57,7 @@ def make_plan(
             changes.append(unchanged)
             continue
         planner_ = _AddressPlanner(address, job, hash_hex, record, labelled, live, replace_requested)
-        rows = planner_.plan()
-        changes.extend(rows)
+        changes.extend(planner_.plan())
         warnings.extend(planner_.warnings)
 
     refused = [c for c in changes if c.touches_job() and _prevents_destroy(c, desired, records)]
@@ -307,11 +306,6 @@ class _AddressPlanner:
         desired = self.desired
         return desired is None or (job.project, job.location) == (desired.project, desired.location)
 
-    def _placement_changes(self, job: LiveJob) -> tuple[FieldChange, ...]:
-        desired = self.desired
-        assert desired is not None
-        return placement_changes((job.project, job.location), (desired.project, desired.location))
-
     def _hidden_changes(self, job: LiveJob, shown: tuple[FieldChange, ...]) -> tuple[FieldChange, ...]:
         """On a replace, the ignored paths the new job takes from the configuration (as Terraform)."""
         ignored = self._ignored()
@@ -385,12 +379,9 @@ class _AddressPlanner:
             reason = Reason.DELETED_OUTSIDE if self.record is not None else Reason.NEW
             return self._base(Action.CREATE, reason, None, steps=(Step(StepKind.CREATE),), **self._after())
         if self._same(current):
-            if self.replace_requested:
-                return self._replace(
-                    current, Reason.REPLACE_REQUESTED, self._hidden_changes(current, ()), found_by_labels
-                )
-            if current.state in self.lifecycle.rerun_on:
-                return self._replace(current, Reason.RERUN, self._hidden_changes(current, ()), found_by_labels)
+            if self.replace_requested or current.state in self.lifecycle.rerun_on:
+                reason = Reason.REPLACE_REQUESTED if self.replace_requested else Reason.RERUN
+                return self._replace(current, reason, self._hidden_changes(current, ()), found_by_labels)
             if found_by_labels:
                 return self._base(
                     Action.ADOPT,
@@ -420,7 +411,9 @@ class _AddressPlanner:
             return self._base(Action.NOOP, Reason.UNCHANGED, current, notes=notes, after_hash=self.hash)
         ignored = self._ignored()
         changes = field_changes(strip_paths(current.spec, ignored), strip_paths(self._after()["after"], ignored))
-        placement = self._placement_changes(current)
+        desired = self.desired
+        assert desired is not None
+        placement = placement_changes((current.project, current.location), (desired.project, desired.location))
         reason = Reason.MOVED if placement and not changes else Reason.SPEC_CHANGED
         hidden = self._hidden_changes(current, changes)
         return self._replace(current, reason, (*placement, *merge_changes(changes, hidden)), found_by_labels)
@@ -463,11 +456,9 @@ class _AddressPlanner:
         if current is None:
             return self._base(Action.FORGET, Reason.ALREADY_GONE, None, steps=(Step(StepKind.FORGET, record.name),))
         on_remove = OnRemove(record.on_remove)
-        if on_remove is OnRemove.FORGET:
+        if on_remove is OnRemove.FORGET or (on_remove is OnRemove.CANCEL and not current.active):
             return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
         if on_remove is OnRemove.CANCEL:
-            if not current.active:
-                return self._base(Action.FORGET, Reason.REMOVED, current, steps=(Step(StepKind.FORGET, current.name),))
             steps = (*_stop(current), Step(StepKind.FORGET, current.name))
             return self._base(
                 Action.CANCEL, Reason.REMOVED, current, steps=steps, warnings=_running_warning(current, "cancelling")
@@ -479,8 +470,7 @@ class _AddressPlanner:
 
     def _cleanup_row(self, job: LiveJob, reason: Reason) -> ResourceChange:
         steps = (*_stop(job), Step(StepKind.DELETE, job.name))
-        row = self._base(Action.DELETE, reason, job, steps=steps, warnings=_running_warning(job, "deleting"))
-        return row
+        return self._base(Action.DELETE, reason, job, steps=steps, warnings=_running_warning(job, "deleting"))
 
 
 def _stop(job: LiveJob) -> tuple[Step, ...]:

@@ -17,6 +17,7 @@ import hashlib
 import secrets as random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from planner.canonical import canonical_spec
@@ -82,18 +83,14 @@ def values_for_apply(
     problems: list[Diagnostic] = []
     again: dict[str, Given] = {}
     for item in given:
-        from_environment = item.source.startswith("PLANNER_VAR_")
         if item.name in saved.sensitive:
             again[item.name] = item
-        elif not from_environment:
-            problems.append(
-                Diagnostic(
-                    item.location,
-                    item.where(),
-                    "a saved plan carries its variables: run `planner plan` again to change one "
-                    "(only sensitive variables are given again)",
-                )
+        elif not item.source.startswith("PLANNER_VAR_"):
+            message = (
+                "a saved plan carries its variables: run `planner plan` again to change one "
+                "(only sensitive variables are given again)"
             )
+            problems.append(Diagnostic(item.location, item.where(), message))
     if problems:
         raise ConfigError(problems)
     chosen = [Given(n, v, SOURCE) for n, v in saved.recorded.items()]
@@ -128,19 +125,12 @@ def rederive(plan: Plan, desired: Desired, prior: State | None) -> tuple[Plan, l
         job = desired.jobs.get(change.address)
         if job is None:
             problems.append(f"{change.address}: no longer in the configuration")
-            changes.append(change)
-            continue
-        if hashes.get(change.address) != change.after_hash:
+        elif hashes.get(change.address) != change.after_hash:
             problems.append(f"{change.address}: the configuration now gives a different spec than the plan's")
-            changes.append(change)
-            continue
-        changes.append(replace(change, after=canonical_spec(job.body)))
+        else:
+            change = replace(change, after=canonical_spec(job.body))
+        changes.append(change)
     return replace(plan, changes=tuple(changes)), problems
-
-
-def needs_configuration(plan: Plan) -> bool:
-    """Does applying this plan need the configuration (a spec to send or store)?"""
-    return any(change.after is not None for change in plan.changes)
 
 
 def reread(
@@ -149,8 +139,6 @@ def reread(
     """Load the plan's configuration again with the plan's variables (and the run's hardware
     options); the plan with its specs re-derived, and every reason the plan no longer matches
     its configuration."""
-    from pathlib import Path
-
     from planner.config.validate import load_desired
     from planner.config.variables import read_declarations
 
@@ -158,7 +146,7 @@ def reread(
     files = [f for f in config.get("files", []) if isinstance(f, str)]
     missing = [f for f in files if not Path(f).exists()]
     if not files or missing:
-        if needs_configuration(plan):
+        if any(change.after is not None for change in plan.changes):  # a spec to send or store
             where = ", ".join(missing) if missing else "none recorded"
             return plan, [
                 f"its configuration files are missing ({where}): a saved plan holds no secret, so apply reads "

@@ -7,6 +7,7 @@ planner.pricing.cost); the text view's cost summary lives here too. The markdown
 
 from __future__ import annotations
 
+import os.path
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -216,8 +217,7 @@ def cost_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """Rows in order, with SWEEP_MIN or more creates of the same resources, cost and place as one group."""
-    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    order: list[tuple[str, ...]] = []
+    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}  # in the order of their first row
     for change in rows:
         key: tuple[str, ...]
         if change["action"] == "create" and change.get("cost"):
@@ -229,28 +229,15 @@ def sweep_groups(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, An
                 cost_text(change),
             )
         else:
-            key = ("row", change["address"], str(len(order)))
-        if key not in keyed:
-            keyed[key] = []
-            order.append(key)
-        keyed[key].append(change)
+            key = ("row", change["address"], str(len(keyed)))
+        keyed.setdefault(key, []).append(change)
     out: list[list[Mapping[str, Any]]] = []
-    for key in order:
-        group = keyed[key]
+    for key, group in keyed.items():
         if key[0] == "sweep" and len(group) < SWEEP_MIN:
             out.extend([c] for c in group)
         else:
             out.append(group)
     return out
-
-
-def common_start(names: Sequence[str]) -> str:
-    """The longest start all addresses share (characters, not path parts)."""
-    first, last = min(names), max(names)
-    n = 0
-    while n < len(first) and n < len(last) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 def group_label(group: Sequence[Mapping[str, Any]]) -> str:
@@ -259,7 +246,7 @@ def group_label(group: Sequence[Mapping[str, Any]]) -> str:
     bases = {sweep_base(str(c["address"])) for c in group}
     if len(bases) == 1 and None not in bases:
         return f"{bases.pop()}[…]"
-    prefix = common_start([c["address"] for c in group])
+    prefix = os.path.commonprefix([c["address"] for c in group])  # noqa: RUF071 (characters, on purpose)
     return prefix + "…" if len(prefix) >= 2 else ""
 
 

@@ -17,11 +17,11 @@ from typing import Any, Final
 from planner.render.style import ACTION_SYMBOLS
 from planner.render.sweeps import group_rows
 from planner.render.text import (
-    DRIFT_LABELS,
     NO_CHANGES,
     changed_rows,
     counts_line,
     coverage_line,
+    drift_label,
     drift_line,
     drift_summary,
     drifting_items,
@@ -83,6 +83,27 @@ def alert(kind: str, items: Sequence[str]) -> list[str]:
 def details(summary_html: str, body: Sequence[str]) -> list[str]:
     # The blank lines let GitHub render the markdown inside the HTML block.
     return [f"<details><summary>{summary_html}</summary>", "", *body, "", "</details>"]
+
+
+def diff_fence(lines: Sequence[tuple[str, str]]) -> list[str]:
+    return fenced([f"{symbol} {text}" for symbol, text in lines], "diff")
+
+
+def change_summary(change: Mapping[str, Any]) -> str:
+    """The `<summary>` of a change's details block: symbol, address, what happens and why."""
+    return (
+        f"<code>{html.escape(ACTION_SYMBOLS[change['action']])}</code> <b>{html.escape(change['address'])}</b> "
+        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
+    )
+
+
+def change_diff(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
+    """A blank line and the change's diff (a create's whole spec), or nothing when there is none."""
+    if change["action"] == "create":
+        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
+    else:
+        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
+    return ["", *diff_fence(diff)] if diff else []
 
 
 def budgeted(
@@ -152,10 +173,7 @@ def _row(change: Mapping[str, Any]) -> list[str]:
 
 def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     action = change["action"]
-    summary = (
-        f"<code>{html.escape(ACTION_SYMBOLS[action])}</code> <b>{html.escape(change['address'])}</b> "
-        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
-    )
+    summary = change_summary(change)
     body = [f"- project {code(change['project'])}, location {code(change['location'])}"]
     job = change["job"]
     if job is not None:
@@ -169,12 +187,7 @@ def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
         body.append(f"- {escape(extras[0])}")
     body += [f"- Note: {escape(n)}" for n in change["notes"]]
     body += [f"- **Warning:** {escape(w)}" for w in change["warnings"]]
-    if action == "create":
-        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
-    else:
-        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
-    if diff:
-        body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += change_diff(change, show_sensitive)
     return details(summary, body)
 
 
@@ -187,7 +200,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
     if items:
         rows = [
             [
-                escape(DRIFT_LABELS.get(i["kind"], i["kind"])),
+                escape(drift_label(i["kind"])),
                 code(i["address"], cell=True) if i["address"] else "",
                 code(short_job(i["job_name"]), cell=True) if i["job_name"] else "",
                 escape(i["detail"]),
@@ -206,7 +219,7 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
     if released:
         lines += ["### Released by planner (not drift)", ""]
         rows = [
-            [code(i["address"] or "", cell=True), code(short_job(i["job_name"] or ""), cell=True), escape(i["detail"])]
+            [code(i["address"] or "", cell=True), code(short_job(i["job_name"]), cell=True), escape(i["detail"])]
             for i in released
         ]
         lines += [*table(("Address", "Job", "Detail"), rows), ""]
@@ -220,12 +233,13 @@ def render_drift_markdown(doc: Mapping[str, Any], *, show_sensitive: bool = Fals
         for p in pending:
             if p["changes"]:
                 summary = f"<b>{html.escape(p['address'])}</b> {html.escape(p['detail'])}"
-                lines += [*details(summary, _diff_block(p["changes"], show_sensitive)), ""]
+                diff = field_lines(p["changes"], split=True, show_sensitive=show_sensitive)
+                lines += [*details(summary, diff_fence(diff)), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
-    label = DRIFT_LABELS.get(item["kind"], item["kind"])
+    label = drift_label(item["kind"])
     who = item["address"] or (short_job(item["job_name"]) if item["job_name"] else "?")
     summary = f"{html.escape(label)}: <b>{html.escape(who)}</b> {html.escape(item['detail'])}"
     body = [f"- project {code(item['project'])}, location {code(item['location'])}"]
@@ -239,10 +253,5 @@ def _drift_details(item: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     if states:
         body.append(f"- state: {', '.join(states)}")
     if item["changes"]:
-        body += ["", *_diff_block(item["changes"], show_sensitive)]
+        body += ["", *diff_fence(field_lines(item["changes"], split=True, show_sensitive=show_sensitive))]
     return details(summary, body)
-
-
-def _diff_block(changes: Sequence[Mapping[str, Any]], show_sensitive: bool) -> list[str]:
-    lines = field_lines(changes, split=True, show_sensitive=show_sensitive)
-    return fenced([f"{symbol} {text}" for symbol, text in lines], "diff")

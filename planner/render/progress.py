@@ -19,15 +19,11 @@ from typing import Any, Final, TextIO
 
 from planner.render.jobstate import duration_text, paint_state, state_label
 from planner.render.style import Style
+from planner.render.text import short_job
 
 WIDTH: Final = 80
 _OUTCOME_MARKS: Final = {"done": "✓", "failed": "✗", "pending": "…", "skipped": "-"}
 _OUTCOME_COLORS: Final = {"done": "green", "failed": "red", "pending": "yellow", "skipped": ""}
-
-
-def short_job(name: str | None) -> str:
-    """projects/p/locations/l/customJobs/1234567890123456789 → 1234567890123456789."""
-    return name.rsplit("/", 1)[-1] if name else ""
 
 
 def fit(text: str, width: int = WIDTH) -> str:
@@ -83,7 +79,20 @@ class LiveLine:
             self.stream.flush()
 
 
-class ApplyProgress:
+class _LiveView:
+    """What the live views share: the live line on `stream`, the style, and the time since they began."""
+
+    def __init__(self, stream: TextIO, *, tty: bool, color: bool, clock: Callable[[], float]):
+        self.live = LiveLine(stream, tty=tty)
+        self.style = Style(color)
+        self.clock = clock
+        self.started = clock()
+
+    def close(self) -> None:
+        self.live.close()
+
+
+class ApplyProgress(_LiveView):
     """The apply view: one line per finished step; a live `done/total` line on a terminal.
 
     Workers only hand their events over (`event`, a deque append: no lock, no write on the
@@ -100,11 +109,8 @@ class ApplyProgress:
         color: bool,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.live = LiveLine(stream, tty=tty)
-        self.style = Style(color)
+        super().__init__(stream, tty=tty, color=color, clock=clock)
         self.total = total
-        self.clock = clock
-        self.started = clock()
         self.done = 0
         self.failed = 0
         self.running: dict[tuple[str, str, str], float] = {}
@@ -166,7 +172,7 @@ class ApplyProgress:
         self.live.close()
 
 
-class WaitView:
+class WaitView(_LiveView):
     """The `apply --wait` view: each state change once, and a live `finished/total` line on a terminal."""
 
     def __init__(
@@ -179,14 +185,11 @@ class WaitView:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.live = LiveLine(stream, tty=tty)
-        self.style = Style(color)
+        super().__init__(stream, tty=tty, color=color, clock=clock)
         self.total = total
         self.finished = 0
         self.failed = 0
-        self.clock = clock
         self._sleep = sleep
-        self.started = clock()
 
     def transition(self, t: Any) -> None:
         was = state_label(t.before) if t.before else "-"
@@ -215,21 +218,15 @@ class WaitView:
         parts.append(f"{duration_text(self.clock() - self.started)} waiting")
         self.live.show("  " + ", ".join(parts))
 
-    def close(self) -> None:
-        self.live.close()
 
-
-class FollowView:
+class FollowView(_LiveView):
     """`logs --follow`: log lines on stdout; on a terminal, a live line on stderr with the job's state."""
 
     def __init__(
         self, out: TextIO, err: TextIO, *, tty: bool, color: bool, clock: Callable[[], float] = time.monotonic
     ):
+        super().__init__(err, tty=tty, color=color, clock=clock)
         self.out = out
-        self.live = LiveLine(err, tty=tty)
-        self.style = Style(color)
-        self.clock = clock
-        self.started = clock()
         self.count = 0
         self.state = ""
 
@@ -249,9 +246,6 @@ class FollowView:
         state = paint_state(self.style, self.state) if self.state else "?"
         elapsed = duration_text(self.clock() - self.started)
         self.live.show(f"  following: job {state}, {self.count} lines, {elapsed} (Ctrl-C stops)")
-
-    def close(self) -> None:
-        self.live.close()
 
 
 def report_lines(report: Any) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import os.path
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -29,14 +29,22 @@ from planner.render.cost_view import (
     shown_estimate,
     sweep_groups,
 )
-from planner.render.markdown import alert, budgeted, code, details, escape, fenced, table
+from planner.render.markdown import (
+    alert,
+    budgeted,
+    change_diff,
+    change_summary,
+    code,
+    details,
+    diff_fence,
+    escape,
+    table,
+)
 from planner.render.style import ACTION_SYMBOLS
 from planner.render.text import (
     NO_CHANGES,
     changed_rows,
     counts_line,
-    field_lines,
-    header,
     leaves,
     noted_rows,
     short_job,
@@ -49,8 +57,14 @@ TABLE_BUDGET: Final = 40_000
 MAX_ALERT_ITEMS: Final = 30
 SWEEP_NAMES: Final = 20
 _CONSOLE: Final = "https://console.cloud.google.com/ai/platform/locations/{location}/training/{job}?project={project}"
-# CI context keys in the order shown, and their words.
-CONTEXT_WORDS: Final = (("commit", "commit"), ("pr", "PR"), ("actor", "by"), ("run", "run"), ("planner", "planner"))
+# CI context keys in the order shown, and how each reads.
+_CONTEXT: Final[tuple[tuple[str, Callable[[str], str]], ...]] = (
+    ("commit", lambda v: f"commit {code(v[:12])}"),
+    ("pr", lambda v: f"PR #{escape(v)}"),
+    ("actor", lambda v: f"by @{escape(v)}"),
+    ("run", lambda v: f"run {escape(v)}"),
+    ("planner", lambda v: f"planner {escape(v)}"),
+)
 
 
 def console_url(job_name: str) -> str | None:
@@ -67,7 +81,7 @@ def render_review_markdown(
     rows = changed_rows(doc)
     groups = sweep_groups(rows)
     lines = [f"## planner plan: workspace {code(doc['workspace'])}", ""]
-    ctx = _context_line(context or {})
+    ctx = " · ".join(say(value) for key, say in _CONTEXT if (value := (context or {}).get(key)))
     if ctx:
         lines += [ctx, ""]
     if doc["targets"]:
@@ -94,23 +108,6 @@ def render_review_markdown(
         lines += [*alert("NOTE", notes), ""]
     lines += budgeted(lines, [{"group": g} for g in groups], lambda e: _group_details(e["group"], show_sensitive))
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _context_line(context: Mapping[str, str]) -> str:
-    parts = []
-    for key, word in CONTEXT_WORDS:
-        value = context.get(key)
-        if not value:
-            continue
-        if key == "pr":
-            parts.append(f"PR #{escape(value)}")
-        elif key == "actor":
-            parts.append(f"by @{escape(value)}")
-        elif key == "commit":
-            parts.append(f"commit {code(value[:12])}")
-        else:
-            parts.append(f"{word} {escape(value)}")
-    return " · ".join(parts)
 
 
 def _prices_line(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -165,30 +162,17 @@ def _once(items: Sequence[tuple[str, str]]) -> list[str]:
 
 def _cells(group: Sequence[Mapping[str, Any]]) -> list[str]:
     first = group[0]
-    action = first["action"]
+    symbol = code(ACTION_SYMBOLS[first["action"]])
+    resources = escape(resources_text(shown_estimate(first)))
     where = f"{code(first['project'], cell=True)} / {code(first['location'], cell=True)}"
+    cost = cost_text(first)
     if len(group) > 1:
         label = group_label(group)
         name = f"{code(label, cell=True)} ×{len(group)}" if label else f"{len(group)} jobs"
-        cost = cost_text(first)
-        return [
-            code(ACTION_SYMBOLS[action]),
-            name,
-            escape(f"create {len(group)} jobs (a sweep)"),
-            escape(resources_text(shown_estimate(first))),
-            escape(f"each {cost}") if cost else "",
-            where,
-            "",
-        ]
-    return [
-        code(ACTION_SYMBOLS[action]),
-        code(first["address"], cell=True),
-        escape(_change_cell(first)),
-        escape(resources_text(shown_estimate(first))),
-        escape(cost_text(first)),
-        where,
-        _console_cell(first),
-    ]
+        each = escape(f"each {cost}") if cost else ""
+        return [symbol, name, escape(f"create {len(group)} jobs (a sweep)"), resources, each, where, ""]
+    address = code(first["address"], cell=True)
+    return [symbol, address, escape(_change_cell(first)), resources, escape(cost), where, _console_cell(first)]
 
 
 def _change_cell(change: Mapping[str, Any]) -> str:
@@ -251,8 +235,7 @@ def _group_details(group: Sequence[Mapping[str, Any]], show_sensitive: bool) -> 
     if varying:
         body.append(f"- they differ in: {', '.join(code(p) for p in varying[:SWEEP_NAMES])}")
     body.append(f"- the spec of {code(first['address'])}:")
-    diff = spec_lines(first["after"], show_sensitive=show_sensitive)
-    body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += ["", *diff_fence(spec_lines(first["after"], show_sensitive=show_sensitive))]
     return details(summary, body)
 
 
@@ -269,10 +252,7 @@ def _varying(specs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     action = change["action"]
-    summary = (
-        f"<code>{html.escape(ACTION_SYMBOLS[action])}</code> <b>{html.escape(change['address'])}</b> "
-        f"{html.escape(header(change).removeprefix(change['address'] + ' '))}"
-    )
+    summary = change_summary(change)
     body = []
     if change["steps"]:
         body.append(f"- steps: {escape(steps_text(change))}")
@@ -280,10 +260,5 @@ def _details(change: Mapping[str, Any], show_sensitive: bool) -> list[str]:
     before = cost.get("before")
     if action == "replace" and before is not None:
         body.append(f"- was: {escape(resources_text(before))}")
-    if action == "create":
-        diff = spec_lines(change["after"], show_sensitive=show_sensitive)
-    else:
-        diff = field_lines(change["changes"], split=True, show_sensitive=show_sensitive)
-    if diff:
-        body += ["", *fenced([f"{symbol} {text}" for symbol, text in diff], "diff")]
+    body += change_diff(change, show_sensitive)
     return details(summary, body or ["- nothing to show"])

@@ -7,15 +7,13 @@ from (as the plan and drift views are). Cost so far is hours run × the price bo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from planner.pricing.cost import usd
 from planner.render.jobstate import duration_text, paint_state, state_label
 from planner.render.json_view import dump
 from planner.render.style import Style
 from planner.status import FAILURE_STATES, FORMAT_VERSION, MISSING, StatusReport
-
-FORMATS: Final = ("text", "markdown", "json")
 
 
 def status_to_json(report: StatusReport) -> dict[str, Any]:

@@ -58,24 +58,15 @@ class Style:
         if not self.color:
             return text
         codes = [_CODES[n] for n in names if n]
-        if not self.color or not codes or not text:
+        if not codes or not text:
             return text
         return f"\x1b[{';'.join(codes)}m{text}{_RESET}"
 
     def bold(self, text: str) -> str:
         return self.paint(text, "bold")
 
-    def green(self, text: str) -> str:
-        return self.paint(text, "green")
-
-    def yellow(self, text: str) -> str:
-        return self.paint(text, "yellow")
-
     def red(self, text: str) -> str:
         return self.paint(text, "red")
-
-    def cyan(self, text: str) -> str:
-        return self.paint(text, "cyan")
 
     def action(self, action: str, text: str) -> str:
         return self.paint(text, ACTION_COLORS.get(action, ""))

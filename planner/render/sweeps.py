@@ -36,17 +36,12 @@ def group_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def _group_row(base: str, action: str, group: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The row of a sweep: `6 jobs, 6 × L4 SPOT` (or `…, 4 × L4 SPOT, 2 × n1-standard-8`) from the specs they create."""
     reason = f"{len(group)} jobs"
-    shapes = hardware_summary(group)
-    if shapes:
-        reason += f", {shapes}"
+    shapes = Counter(s for s in (hardware(row.get("after")) for row in group) if s)
+    for shape, n in sorted(shapes.items(), key=lambda kv: (-kv[1], kv[0])):
+        reason += f", {n} × {shape}"
     return {"address": f"{base}[…]", "action": action, "reason": reason, "changes": [], "job": None}
-
-
-def hardware_summary(rows: Sequence[Mapping[str, Any]]) -> str:
-    """`6 × L4 SPOT` (or `4 × L4 SPOT, 2 × n1-standard-8`) from the specs the rows create."""
-    shapes = Counter(s for s in (hardware(row.get("after")) for row in rows) if s)
-    return ", ".join(f"{n} × {shape}" for shape, n in sorted(shapes.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def hardware(spec: Any) -> str | None:

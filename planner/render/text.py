@@ -28,21 +28,15 @@ HEADER_VERBS: Final[dict[str, str]] = {
     "no-op": "is unchanged",
 }
 
-DRIFT_LABELS: Final[dict[str, str]] = {
-    "in_sync": "in sync",
-    "changed": "changed",
-    "missing": "missing",
-    "terminal": "terminal",
-    "pending": "pending",
-    "unmanaged": "unmanaged",
-    "released": "released",
-}
-
 _NOT_DRIFT: Final = frozenset({"in_sync", "released"})
-_STEP_TOUCHES: Final = frozenset({"cancel", "delete"})
 _INDENT: Final = "    "
 
 # -- shared by the text and markdown views ------------------------------------------------------
+
+
+def drift_label(kind: str) -> str:
+    """A drift kind in words: `in_sync` → `in sync`."""
+    return kind.replace("_", " ")
 
 
 def plural(n: int, word: str, plural_word: str | None = None) -> str:
@@ -72,7 +66,7 @@ def drift_line(doc: Mapping[str, Any]) -> str:
 def drift_summary(doc: Mapping[str, Any]) -> str:
     # Released jobs are no drift kind; they are counted only when there are some.
     return ", ".join(
-        f"{n} {DRIFT_LABELS.get(kind, kind)}" for kind, n in doc["summary"].items() if n or kind != "released"
+        f"{n} {drift_label(kind)}" for kind, n in doc["summary"].items() if n or kind != "released"
     )
 
 
@@ -97,9 +91,9 @@ def released_items(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [i for i in doc["items"] if i["kind"] == "released"]
 
 
-def short_job(name: str) -> str:
-    """The job ID, the last segment of `projects/P/locations/L/customJobs/ID`."""
-    return name.rsplit("/", 1)[-1]
+def short_job(name: str | None) -> str:
+    """The job ID, the last segment of `projects/P/locations/L/customJobs/ID` ("" for None)."""
+    return name.rsplit("/", 1)[-1] if name else ""
 
 
 def state_word(state: str | None) -> str:
@@ -232,8 +226,7 @@ def render_plan_text(doc: Mapping[str, Any], *, color: bool = False, show_sensit
     if doc["targets"]:
         lines += [f"Targeting: {', '.join(doc['targets'])} (other jobs are not planned)", ""]
     if rows:
-        lines.append(f'planner will perform the following actions in workspace "{doc["workspace"]}":')
-        lines.append("")
+        lines += [f'planner will perform the following actions in workspace "{doc["workspace"]}":', ""]
         lines += _summary_list(group_rows(rows), style)  # a sweep's jobs on one line
         unchanged = len(doc["resource_changes"]) - len(rows)
         if unchanged:
@@ -274,8 +267,7 @@ def _summary_list(rows: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
 
 def _block(change: Mapping[str, Any], style: Style, show_sensitive: bool) -> list[str]:
     action = change["action"]
-    out = [style.bold(f"  # {header(change)}")]
-    out.append(f"  #   project {change['project']}, location {change['location']}")
+    out = [style.bold(f"  # {header(change)}"), f"  #   project {change['project']}, location {change['location']}"]
     job = change["job"]
     if job is not None:
         out.append(f"  #   job {job['name']} ({job['state'] or 'state unknown'})")
@@ -298,8 +290,7 @@ def _block(change: Mapping[str, Any], style: Style, show_sensitive: bool) -> lis
 
 def render_drift_text(doc: Mapping[str, Any], *, color: bool = False, show_sensitive: bool = False) -> str:
     style = Style(color)
-    lines = [f'Drift report for workspace "{doc["workspace"]}"', ""]
-    lines.append(f"Summary: {drift_summary(doc)}")
+    lines = [f'Drift report for workspace "{doc["workspace"]}"', "", f"Summary: {drift_summary(doc)}"]
     lines.append(coverage_line(doc))
     if doc["ignored"]:
         lines.append(f"Ignored: {', '.join(doc['ignored'])}")
@@ -310,9 +301,9 @@ def render_drift_text(doc: Mapping[str, Any], *, color: bool = False, show_sensi
         addresses = [i["address"] or "-" for i in items]
         names = [i["job_name"] or "-" for i in items]
         aw, nw = max(map(len, addresses)), max(map(len, names))
-        kw = max(len(DRIFT_LABELS.get(i["kind"], i["kind"])) for i in items)
+        kw = max(len(drift_label(i["kind"])) for i in items)
         for item, address, name in zip(items, addresses, names, strict=True):
-            kind = style.drift(item["kind"], f"{DRIFT_LABELS.get(item['kind'], item['kind']):<{kw}}")
+            kind = style.drift(item["kind"], f"{drift_label(item['kind']):<{kw}}")
             lines.append(f"  {kind}  {address:<{aw}}  {name:<{nw}}  {item['detail']}")
             lines += _indented_fields(item["changes"], style, show_sensitive)
         lines.append("")
