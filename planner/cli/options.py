@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
 from planner import __version__, apimodel, settings
-from planner.errors import (
-    UsageError,
-)
-from planner.operations.backend import (
-    Backend,
-)
+from planner.errors import UsageError
+from planner.operations.backend import Backend
 
 DEFAULT_WAIT_TIMEOUT = "10m"
 DEFAULT_LOCK_TIMEOUT = "0s"
 
-# What a command built that lives until the process ends (see planner.cli._exit).
+# What a command built that lives until the process ends (see planner.cli.main).
 _RETAINED: list[Any] = []
-
-
 
 
 def _duration(text: str, flag: str) -> float:
@@ -69,9 +64,23 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[s
     return values
 
 
+def _plan_request(paths: Sequence[str], opts: Mapping[str, Any], variables: Any) -> Any:
+    """The PlanRequest of a command's flags: each option named as a field of the request gives it."""
+    from planner.operations.plan import PlanRequest
+
+    given = {f.name: opts[f.name] for f in fields(PlanRequest) if f.name in opts and f.name != "variables"}
+    return PlanRequest(tuple(paths), variables, **given)
+
+
 # -- shared option sets --------------------------------------------------------------------------
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def format_option(*choices: str) -> Decorator:
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help="Output format."
+    )
 
 
 def _compose(*decorators: Decorator) -> Decorator:
@@ -102,19 +111,15 @@ hardware_options = _compose(
 )
 
 
-def _hardware(opts: Mapping[str, Any]) -> Any:
-    """The hardware options of a command (None when both flags are left out: the default catalog)."""
-    from planner.operations.plan import load_hardware
-
-    return load_hardware(opts.get("hardware_catalog"), bool(opts.get("allow_unknown_hardware")))
-
-
 def _warn(desired: Any) -> None:
     """Configuration warnings (hardware outside the catalog, ignored settings), on stderr."""
     for warning in getattr(desired, "warnings", ()):
         click.echo(f"Warning: {warning}", err=True)
 
 
+lock_timeout_option = click.option(
+    "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
+)
 backend_options = _compose(
     click.option("--workspace", default="default", show_default=True, help="Workspace (state and labels)."),
     click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
@@ -123,9 +128,7 @@ backend_options = _compose(
     click.option("--impersonate-service-account", metavar="EMAIL", help="Act as this service account."),
     click.option("--max-requests-per-minute", type=float, help="Fixed cap on API requests per project+region."),
     click.option("--max-creates-per-minute", type=float, help="Fixed cap on job creates per project+region."),
-    click.option(
-        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
-    ),
+    lock_timeout_option,
     click.option(
         "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
     ),
@@ -150,20 +153,21 @@ def _without(options: Decorator, *names: str) -> Decorator:
     return apply
 
 
+no_color_option = click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
 view_options = _compose(
-    click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
+    no_color_option,
     click.option("--show-sensitive", is_flag=True, help="Show env values instead of masking them."),
     click.option("--quiet", "-q", is_flag=True, help="Print only what a script needs."),
 )
 
 
-def _backend_of(opts: Mapping[str, Any]) -> Backend:
-    """The Backend the flags and settings ask for."""
+def _backend(opts: Mapping[str, Any]) -> closing[Backend]:
+    """The Backend the flags and settings ask for, closed when the `with` block ends."""
     workspace = str(opts["workspace"])
     if not _valid_workspace(workspace):
         raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
     env = settings.read()
-    return Backend(
+    return closing(Backend(
         workspace=workspace,
         state_spec=opts.get("state_spec") or env.state_spec,
         emulator=bool(opts.get("emulator")),
@@ -176,7 +180,7 @@ def _backend_of(opts: Mapping[str, Any]) -> Backend:
         ignore_backup=bool(opts.get("ignore_backup")),
         request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
         storage_host=env.storage_emulator_host,
-    )
+    ))
 
 
 def _positive_duration(text: str, flag: str) -> float:
@@ -188,19 +192,6 @@ def _positive_duration(text: str, flag: str) -> float:
 
 def _valid_workspace(name: str) -> bool:
     return 0 < len(name) <= 63 and name[0].isalpha() and all(c.islower() or c.isdigit() or c == "-" for c in name)
-
-
-@contextmanager
-def _backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
-    backend = _backend_of(opts)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-def _ci_context() -> dict[str, str]:
-    return dict(settings.read().ci)
 
 
 def _is_plan_file(paths: Sequence[str]) -> bool:

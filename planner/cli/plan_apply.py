@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,46 +15,27 @@ from planner.cli.options import (
     _RETAINED,
     DEFAULT_WAIT_TIMEOUT,
     _backend,
-    _ci_context,
     _compose,
     _duration,
     _is_plan_file,
+    _plan_request,
     _read_plan_file,
     _use_color,
     _variables,
     _warn,
     backend_options,
+    format_option,
     hardware_options,
     variable_options,
     view_options,
 )
 from planner.errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, EXIT_WAIT_TIMEOUT, UsageError
 
-# -- plan ----------------------------------------------------------------------------------------
-
-
 target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
 replace_option = click.option(
-    "--replace",
-    "replace",
-    multiple=True,
-    metavar="ADDR",
+    "--replace", multiple=True, metavar="ADDR",
     help="Re-create this job although it is unchanged (e.g. to re-run a succeeded job).",
 )
-plan_options = _compose(
-    target_option,
-    replace_option,
-    click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "markdown", "json"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    ),
-)
-
-
 cost_options = _compose(
     click.option("--price-file", metavar="FILE", help="Prices to use instead of the bundled ones (e.g. negotiated)."),
     click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Fail if the plan may cost more."),
@@ -63,22 +43,13 @@ cost_options = _compose(
 )
 
 
-def _plan_request(paths: Sequence[str], opts: Mapping[str, Any], variables: Any) -> Any:
-    from planner.operations.plan import PlanRequest
-
-    return PlanRequest(
-        tuple(paths), variables,
-        hardware_catalog=opts.get("hardware_catalog"), allow_unknown_hardware=bool(opts["allow_unknown_hardware"]),
-        targets=tuple(opts["targets"]), replace=tuple(opts["replace"]),
-        price_file=opts["price_file"], policy_file=opts["policy_file"], max_cost=opts["max_cost"],
-    )
-
-
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="FILE", help="Save the plan for `planner apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@plan_options
+@target_option
+@replace_option
+@format_option("text", "markdown", "json")
 @cost_options
 @variable_options
 @hardware_options
@@ -96,17 +67,13 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     if out:
         save_plan(Path(out), result, request)
     if not opts["quiet"] or opts["fmt"] != "text":
-        color = _use_color(opts["no_color"])
-        text = render_plan(
-            result.plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"], context=_ci_context()
-        )
+        color, context = _use_color(opts["no_color"]), dict(settings.read().ci)
+        sensitive = opts["show_sensitive"]
+        text = render_plan(result.plan, opts["fmt"], color=color, show_sensitive=sensitive, context=context)
         click.echo(text.rstrip("\n"))
     if out and not opts["quiet"] and opts["fmt"] == "text":
         click.echo(f"\nSaved the plan to {out}. To perform exactly these actions, run: planner apply {out}")
     return EXIT_CHANGES if detailed_exitcode and result.plan.has_changes else EXIT_OK
-
-
-# -- apply ---------------------------------------------------------------------------------------
 
 
 @cli.command("apply")
