@@ -1,8 +1,7 @@
 """The drift operation: read the state (no lock, nothing written), list the live jobs and classify
 how they moved away from the last apply (planner.drift decides; the CLI shows the DriftReport).
 
-No click and no printing; also the rule that a state the user names must exist for a command
-that only reads it.
+No click and no printing.
 """
 
 from __future__ import annotations

@@ -6,19 +6,16 @@ No click and no printing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import UsageError
 from planner.operations.backend import Backend
+from planner.operations.state import JOB_NAME
 
 if TYPE_CHECKING:
     from planner.logs import LogLine
-
-_JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
-
 
 @dataclass(frozen=True)
 class LogSource:
@@ -72,7 +69,7 @@ class LogSource:
 def log_source(backend: Backend, address: str) -> LogSource:
     """The job `address` names in state (read without a lock), or the job a resource name names."""
     client = backend.client()
-    if _JOB_NAME.fullmatch(address):
+    if JOB_NAME.fullmatch(address):
         return LogSource(client, address)
     state = backend.store().read()  # read only: no lock
     if state is None or address not in state.jobs:

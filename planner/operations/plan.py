@@ -75,7 +75,7 @@ def plan(
     and pass the policy gates (`priced`)."""
     with long_lived():
         store = backend.store()
-        desired = _load(request)
+        desired = load_configuration(request)
         on_loaded(desired)
         client = backend.client()
         with locked(store, "plan", backend.lock_timeout):
@@ -85,15 +85,11 @@ def plan(
 
 def load_configuration(request: PlanRequest) -> Desired:
     """The request's files loaded and checked (ConfigError with every problem); warnings in `warnings`."""
-    with long_lived():
-        return _load(request)
-
-
-def _load(request: PlanRequest) -> Desired:
     from planner.config.validate import load_desired
 
-    hardware = load_hardware(request.hardware_catalog, request.allow_unknown_hardware)
-    return load_desired(list(request.paths), variables=request.variables, hardware=hardware)
+    with long_lived():
+        hardware = load_hardware(request.hardware_catalog, request.allow_unknown_hardware)
+        return load_desired(list(request.paths), variables=request.variables, hardware=hardware)
 
 
 def load_hardware(catalog: str | None, allow_unknown: bool) -> HardwareOptions | None:
@@ -109,15 +105,8 @@ def plan_from_store(
     client: JobReader, store: StateStore, desired: Desired, request: PlanRequest, *, workspace: str
 ) -> PlanResult:
     """Refresh and plan against the state in `store` (the caller holds its lock); not priced yet."""
-    planned, prior = read_and_plan(
-        client,
-        desired,
-        store.read,
-        workspace=workspace,
-        targets=request.targets,
-        created_at=timestamp(request.clock()),
-        replace=request.replace,
-    )
+    planned, prior = read_and_plan(client, desired, store.read, workspace=workspace, targets=request.targets,
+                                   created_at=timestamp(request.clock()), replace=request.replace)
     return PlanResult(desired, planned.plan, prior, planned.live)
 
 
@@ -312,11 +301,8 @@ def _spec_needed(
 
 
 def refreshed(prior: State, live: Live) -> State:
-    """The prior state with each job's live state recorded, as Terraform's refresh does.
-
-    Drift reports a job that became FAILED/CANCELLED "since the last apply" by comparing with
-    the state recorded here.
-    """
+    """The prior state with each job's live state recorded, as Terraform's refresh does (drift's
+    "FAILED/CANCELLED since the last apply" compares with it)."""
     jobs = dict(prior.jobs)
     changed = False
     for address, record in prior.jobs.items():

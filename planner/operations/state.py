@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Write = Callable[[str, str], None]  # (text, path)
 
 _ADDRESS = re.compile(r"[a-z][a-z0-9-]{0,62}")
-_JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
+JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
 
 
 # -- state list / show / rm / forget-released / restore -------------------------------------------
@@ -155,7 +155,7 @@ def check_import(address: str | None, job_name: str | None, generate_config: str
         raise UsageError(f"--generate-config {generate_config}: the file exists; planner does not overwrite it")
     if not _ADDRESS.fullmatch(address):
         raise UsageError(f"{address!r} is not a valid address (^[a-z][a-z0-9-]{{0,62}}$)")
-    if not _JOB_NAME.fullmatch(job_name):
+    if not JOB_NAME.fullmatch(job_name):
         raise UsageError(f"{job_name!r} is not a CustomJob name (projects/P/locations/L/customJobs/ID)")
     return address, job_name
 
