@@ -42,9 +42,8 @@ read_only_backend_options = _without(backend_options, "lock_timeout", "max_creat
 @hardware_options
 @read_only_backend_options
 @view_options
-def drift_command(
-    paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
-) -> int:
+def drift_command(paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool,
+                  out: str | None, **opts: Any) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
     from planner.operations.drift import drift
     from planner.operations.plan import load_configuration

@@ -16,19 +16,16 @@ from planner import __version__, apimodel, settings
 from planner.errors import UsageError
 from planner.operations.backend import Backend
 
-DEFAULT_WAIT_TIMEOUT = "10m"
-DEFAULT_LOCK_TIMEOUT = "0s"
-
 # What a command built that lives until the process ends (see planner.cli.main).
 _RETAINED: list[Any] = []
 
 
-def _duration(text: str, flag: str) -> float:
-    if text.strip() in ("0", ""):
-        return 0.0
-    seconds = apimodel.parse_duration(text)
+def _duration(text: str, flag: str, *, positive: bool = False) -> float:
+    seconds = 0.0 if text.strip() in ("0", "") else apimodel.parse_duration(text)
     if seconds is None:
         raise UsageError(f"{flag}: {text!r} is not a duration (examples: 30s, 5m, 1h)")
+    if positive and seconds <= 0:
+        raise UsageError(f"{flag}: {text!r} must be more than zero")
     return float(seconds)
 
 
@@ -98,16 +95,10 @@ variable_options = _compose(
 )
 
 hardware_options = _compose(
-    click.option(
-        "--allow-unknown-hardware",
-        is_flag=True,
-        help="Trust machine types outside planner's catalog (no warning); region gaps become warnings.",
-    ),
-    click.option(
-        "--hardware-catalog",
-        metavar="FILE",
-        help="YAML file adding private machine types and regions to planner's hardware catalog.",
-    ),
+    click.option("--allow-unknown-hardware", is_flag=True,
+                 help="Trust machine types outside planner's catalog (no warning); region gaps become warnings."),
+    click.option("--hardware-catalog", metavar="FILE",
+                 help="YAML file adding private machine types and regions to planner's hardware catalog."),
 )
 
 
@@ -117,9 +108,8 @@ def _warn(desired: Any) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
-lock_timeout_option = click.option(
-    "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
-)
+lock_timeout_option = click.option("--lock-timeout", default="0s", show_default=True,
+                                   help="Wait this long for the lock.")
 backend_options = _compose(
     click.option("--workspace", default="default", show_default=True, help="Workspace (state and labels)."),
     click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
@@ -129,17 +119,12 @@ backend_options = _compose(
     click.option("--max-requests-per-minute", type=float, help="Fixed cap on API requests per project+region."),
     click.option("--max-creates-per-minute", type=float, help="Fixed cap on job creates per project+region."),
     lock_timeout_option,
-    click.option(
-        "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
-    ),
-    click.option(
-        "--request-timeout",
-        default="60s",
-        show_default=True,
-        metavar="DUR",
-        help="Total deadline of each API request attempt: connect, send and the whole answer.",
-    ),
+    click.option("--ignore-backup", is_flag=True,
+                 help="Start a new state even where only its .backup or journal is left."),
+    click.option("--request-timeout", default="60s", show_default=True, metavar="DUR",
+                 help="Total deadline of each API request attempt: connect, send and the whole answer."),
 )
+
 
 def _without(options: Decorator, *names: str) -> Decorator:
     """An option set minus the options a command would ignore (a flag offered must do something)."""
@@ -178,16 +163,9 @@ def _backend(opts: Mapping[str, Any]) -> closing[Backend]:
         lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
         hardware_catalog=opts.get("hardware_catalog"),
         ignore_backup=bool(opts.get("ignore_backup")),
-        request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
+        request_timeout=_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout", positive=True),
         storage_host=env.storage_emulator_host,
     ))
-
-
-def _positive_duration(text: str, flag: str) -> float:
-    seconds = _duration(text, flag)
-    if seconds <= 0:
-        raise UsageError(f"{flag}: {text!r} must be more than zero")
-    return seconds
 
 
 def _valid_workspace(name: str) -> bool:

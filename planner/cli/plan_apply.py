@@ -13,7 +13,6 @@ from planner import settings
 from planner.cli.app import cli
 from planner.cli.options import (
     _RETAINED,
-    DEFAULT_WAIT_TIMEOUT,
     _backend,
     _compose,
     _duration,
@@ -81,7 +80,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256),
               help="Changes carried out at once.")
-@click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
+@click.option("--wait-timeout", default="10m", show_default=True, help="How long to wait for jobs.")
 @click.option("--wait", "wait_outcome", is_flag=True,
               help="Then wait until every job this apply created ends; exit 4 if one failed (see --timeout).")
 @click.option("--timeout", "outcome_timeout", default=None, metavar="DURATION",
@@ -113,8 +112,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
         parallelism=parallelism, wait_timeout=wait_seconds,
     )
     desired = load_configuration(request.plan) if saved is None else None
-    if desired is not None:
-        _warn(desired)
+    _warn(desired)  # None: a saved plan, its warnings shown when it was made
     with _backend(opts) as backend:
         with planned(request, backend, desired) as prepared:
             plan = prepared.plan

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import closing
+from functools import partial
 from typing import Any
 
 import click
@@ -39,8 +40,7 @@ def _state_backend(opts: Mapping[str, Any]) -> closing[Backend]:
     return _backend({"emulator": False, "endpoint": None, **opts})
 
 
-def _write(text: str, path: str) -> None:
-    _emit(text, path, quiet=True)
+_write = partial(_emit, quiet=True)  # a file's text, masked, mode 0600
 
 
 @state_group.command("list")
@@ -127,12 +127,8 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
     if opts["gcloud_config"] is not None:
         out = opts["out"]
         generated = ops.convert_gcloud_config(
-            opts["gcloud_config"],
-            address=opts["address_option"],
-            display_name=opts["display_name"],
-            project=opts["project"],
-            region=opts["region"],
-            out=out,
+            opts["gcloud_config"], address=opts["address_option"], display_name=opts["display_name"],
+            project=opts["project"], region=opts["region"], out=out,
             alone=not (address or job_name or opts["all_unmanaged"]),
         )
         _emit(generated.text, out, quiet=bool(out))

@@ -25,9 +25,7 @@ def emulator_group() -> None:
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--data", metavar="FILE", help="Persist jobs to FILE.")
 @click.option("--latency-ms", default=0.0, type=float, help="Add this much latency to every answer.")
-@click.option(
-    "--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2)."
-)
+@click.option("--fail-rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2).")
 @click.option("--drop-rate", default=0.0, type=float, help="Close this fraction of connections unanswered.")
 @click.option("--lost-create-rate", default=0.0, type=float, help="Create this fraction of jobs but lose the answer.")
 @click.option("--echo-defaults", is_flag=True, help="Answer with server-side defaults filled in.")
