@@ -93,11 +93,8 @@ class ApplyEvents(Protocol):
     handler), `close` once the Applier has stopped, before the final state write."""
 
     def event(self, event: StepEvent) -> None: ...
-
     def tick(self) -> None: ...
-
     def interrupted(self) -> None: ...
-
     def close(self) -> None: ...
 
 
@@ -105,9 +102,7 @@ class WaitEvents(Protocol):
     """What the `apply --wait` view is told (planner.watch.wait_for_jobs calls these)."""
 
     def transition(self, t: Transition) -> None: ...
-
     def poll(self, result: WaitResult) -> None: ...
-
     def sleep(self, seconds: float) -> None: ...
 
 
@@ -253,9 +248,8 @@ def created_jobs(prepared: Prepared) -> list[WatchedJob]:
     ]
 
 
-def wait_for_created(
-    prepared: Prepared, jobs: Sequence[WatchedJob], timeout: float | None, view: WaitEvents
-) -> WaitResult:
+def wait_for_created(prepared: Prepared, jobs: Sequence[WatchedJob], timeout: float | None,
+                     view: WaitEvents) -> WaitResult:
     """`apply --wait`: follow `jobs` until each ends or `timeout` passes (the lock is not held)."""
     from planner.watch import wait_for_jobs
 

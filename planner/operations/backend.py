@@ -130,14 +130,8 @@ class OpenState:
 
 
 @contextmanager
-def open_state(
-    backend: Backend,
-    lock: str | None = None,
-    *,
-    client: bool = False,
-    read: bool = True,
-    must_exist: bool = False,
-) -> Iterator[OpenState]:
+def open_state(backend: Backend, lock: str | None = None, *, client: bool = False, read: bool = True,
+               must_exist: bool = False) -> Iterator[OpenState]:
     """The opening every state command shares: the API client first (`client`), then the store,
     its lock held for the operation `lock` names (None: a command that only reads takes none),
     the state read (not with `read=False`, for commands that work on the store itself) and, with

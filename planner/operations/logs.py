@@ -43,15 +43,8 @@ class LogSource:
 
         return read_lines(self._read, self.project, self.job_id, since=since, replica=replica)
 
-    def follow(
-        self,
-        on_line: Callable[[LogLine], None],
-        *,
-        on_state: Callable[[str], None] = lambda _s: None,
-        since: str | None = None,
-        replica: str | None = None,
-        interval: float = 3.0,
-    ) -> None:
+    def follow(self, on_line: Callable[[LogLine], None], *, on_state: Callable[[str], None] = lambda _s: None,
+               since: str | None = None, replica: str | None = None, interval: float = 3.0) -> None:
         """Hand each line to `on_line` as it arrives, and the job's state to `on_state` as it is
         read, until the job has ended; KeyboardInterrupt propagates."""
         from planner.logs import follow

@@ -188,15 +188,9 @@ def _pair_of(name: str) -> tuple[str, str] | None:
     return None
 
 
-def read_live(
-    client: JobReader,
-    desired: Desired | None,
-    prior: State | None,
-    workspace: str,
-    *,
-    extra_pairs: Iterable[tuple[str, str]] = (),
-    include_unmanaged: bool = False,
-) -> Live:
+def read_live(client: JobReader, desired: Desired | None, prior: State | None, workspace: str, *,
+              extra_pairs: Iterable[tuple[str, str]] = (), include_unmanaged: bool = False) -> Live:  # fmt: skip
+    """The live jobs where the configuration and the state say jobs run, and in `extra_pairs`."""
     pairs, known = scope(desired, prior)
     pairs.update(extra_pairs)
     return refresh(client, pairs, workspace, known_names=known, include_unmanaged=include_unmanaged)
@@ -208,32 +202,17 @@ class Planned:
     live: Live
 
 
-def refresh_and_plan(
-    client: JobReader,
-    desired: Desired,
-    prior: State | None,
-    *,
-    workspace: str,
-    targets: Iterable[str] = (),
-    created_at: str = "",
-    replace: Iterable[str] = (),
-) -> Planned:
+def refresh_and_plan(client: JobReader, desired: Desired, prior: State | None, *, workspace: str,
+                     targets: Iterable[str] = (), created_at: str = "", replace: Iterable[str] = ()) -> Planned:
+    """`read_and_plan` from a state already read."""
     return read_and_plan(
         client, desired, lambda: prior, workspace=workspace, targets=targets, created_at=created_at, replace=replace
     )[0]
 
 
-def read_and_plan(
-    client: JobReader,
-    desired: Desired,
-    read_prior: Callable[[], State | None],
-    *,
-    workspace: str,
-    targets: Iterable[str] = (),
-    created_at: str = "",
-    refresher: Refresher | None = None,
-    replace: Iterable[str] = (),
-) -> tuple[Planned, State | None]:
+def read_and_plan(client: JobReader, desired: Desired, read_prior: Callable[[], State | None], *, workspace: str,
+                  targets: Iterable[str] = (), created_at: str = "", refresher: Refresher | None = None,
+                  replace: Iterable[str] = ()) -> tuple[Planned, State | None]:  # fmt: skip
     """Refresh and plan, reading the prior state (and canonicalising desired) while the listing runs.
 
     `desired` has passed validation, so asking the API is allowed from the start: the
@@ -275,9 +254,8 @@ def check_replace(desired: Desired, targets: frozenset[str], replace: frozenset[
         raise UsageError(f"--replace {', '.join(untargeted)}: not among the --target addresses")
 
 
-def _spec_needed(
-    desired: Desired, hashes: Mapping[str, str], targets: frozenset[str], released: frozenset[str] = frozenset()
-) -> Callable[[LiveJob], bool]:
+def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset[str],
+                 released: frozenset[str] = frozenset()) -> Callable[[LiveJob], bool]:
     """Will planning look at this job's spec? Not when its planner-spec label equals the desired
     hash (a job cannot change after create), it runs where the configuration says, and no
     ignoreChanges asks for a field comparison."""
