@@ -123,5 +123,3 @@ def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_
     color = _use_color(no_color) and not out
     _emit(render_plan(plan, fmt, color=color, show_sensitive=show_sensitive, context=dict(settings.read().ci)), out)
     return EXIT_OK
-
-

@@ -196,5 +196,3 @@ def _read_plan_file(path: str) -> dict[str, Any]:
     if str(doc["format_version"]).split(".")[0] != "1":
         raise UsageError(f"{path}: plan format {doc['format_version']} is not supported by planner {__version__}")
     return doc
-
-

@@ -109,5 +109,3 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
     for key in result.conflicts:
         click.echo(f"Note: two SKUs price {key}; the later effectiveTime was kept.")
     return EXIT_OK
-
-
