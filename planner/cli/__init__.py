@@ -22,15 +22,7 @@ import click
 
 from planner.cli import files, observe, plan_apply, state, tools  # noqa: F401  (each adds its commands)
 from planner.cli.app import cli
-from planner.errors import (
-    EXIT_BUG,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    ConfigError,
-    PlannerError,
-    StateError,
-)
+from planner.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ConfigError, PlannerError
 from planner.operations.backend import on_interrupt
 
 __all__ = ["cli", "main", "run"]
@@ -52,7 +44,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = cli.main(args=args, prog_name="planner", standalone_mode=False)
     except click.exceptions.Exit as err:
         code = err.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as err:
@@ -61,15 +53,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         click.echo(str(err), err=True)
         code = err.exit_code
-    except StateError as err:
-        click.echo(f"Error: {err}", err=True)
-        code = err.exit_code
     except PlannerError as err:
         click.echo(f"Error: {err}", err=True)
         code = err.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        code = EXIT_INTERRUPTED
     except BrokenPipeError:
         code = EXIT_ERROR
     except Exception as err:  # a bug: say so, and how to see more
@@ -84,17 +70,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    _exit(run(argv))
-
-
-def _exit(code: int) -> NoReturn:
-    """Leave without the interpreter's teardown once everything is written.
-
-    After a plan of 10,000 jobs, freeing every object one by one (what returning from the
-    command and the interpreter's own exit would do) takes a tenth of a second or more.
-    Commands write and fsync their files themselves and stop their threads and servers in
-    `with` blocks, so what is left is flushing the standard streams and logging.
-    """
+    """`run`, then leave without the interpreter's teardown: after a plan of 10,000 jobs, freeing
+    every object one by one takes a tenth of a second or more. Commands write and fsync their files
+    and stop their threads and servers in `with` blocks; what is left is flushing the streams."""
+    code = run(argv)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -23,5 +23,3 @@ def cli(ctx: click.Context, debug: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         for handler in logging.getLogger().handlers:
             handler.addFilter(MaskingFilter())
-
-

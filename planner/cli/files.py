@@ -4,55 +4,46 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
+from planner import settings
 from planner.cli.app import cli
 from planner.cli.options import (
-    _ci_context,
     _emit,
-    _hardware,
     _read_plan_file,
     _use_color,
     _variables,
     _warn,
+    format_option,
     hardware_options,
+    no_color_option,
     variable_options,
 )
-from planner.errors import (
-    EXIT_ERROR,
-    EXIT_OK,
-    ConfigError,
-    UsageError,
-)
+from planner.errors import EXIT_ERROR, EXIT_OK, ConfigError, UsageError
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @variable_options
 @hardware_options
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
-)
+@format_option("text", "json")
 def validate(
-    paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str, **hardware: Any
+    paths: tuple[str, ...], variables: tuple[str, ...], var_files: tuple[str, ...], fmt: str,
+    hardware_catalog: str | None, allow_unknown_hardware: bool,
 ) -> int:
     """Check desired-state files against the schema and the hardware catalog; nothing is sent anywhere."""
     from planner.config.validate import load_desired
+    from planner.operations.plan import load_hardware
 
     try:
-        desired = load_desired(
-            list(paths), variables=_variables(variables, var_files, paths), hardware=_hardware(hardware)
-        )
+        values = _variables(variables, var_files, paths)
+        hardware = load_hardware(hardware_catalog, allow_unknown_hardware)
+        desired = load_desired(list(paths), variables=values, hardware=hardware)
     except ConfigError as err:
         if fmt == "json":
-            doc = {
-                "valid": False,
-                "error_count": len(err.diagnostics),
-                "diagnostics": [d.to_json() for d in err.diagnostics],
-            }
-            click.echo(json.dumps(doc, indent=2))
+            found = [d.to_json() for d in err.diagnostics]
+            click.echo(json.dumps({"valid": False, "error_count": len(found), "diagnostics": found}, indent=2))
             return EXIT_ERROR
         raise
     if fmt == "json":
@@ -117,20 +108,11 @@ def schema_check() -> int:
     return EXIT_OK
 
 
-
-
 @cli.command("show")
 @click.argument("planfile")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "markdown", "json")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the rendering to FILE.")
-@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+@no_color_option
 @click.option("--show-sensitive", is_flag=True, help="Show env values a plan holds (a saved plan holds none).")
 def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_sensitive: bool) -> int:
     """Render a saved plan."""
@@ -139,7 +121,5 @@ def show_command(planfile: str, fmt: str, out: str | None, no_color: bool, show_
 
     plan = plan_from_json(_read_plan_file(planfile))
     color = _use_color(no_color) and not out
-    _emit(render_plan(plan, fmt, color=color, show_sensitive=show_sensitive, context=_ci_context()), out)
+    _emit(render_plan(plan, fmt, color=color, show_sensitive=show_sensitive, context=dict(settings.read().ci)), out)
     return EXIT_OK
-
-

@@ -16,43 +16,40 @@ from planner.cli.options import (
     _backend,
     _duration,
     _emit,
+    _plan_request,
     _use_color,
     _variables,
     _without,
     backend_options,
+    format_option,
     hardware_options,
+    no_color_option,
     variable_options,
     view_options,
 )
 from planner.errors import EXIT_CHANGES, EXIT_OK, UsageError
 
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
-    help="Output format.",
-)
+read_only_backend_options = _without(backend_options, "lock_timeout", "max_creates_per_minute")  # no lock, no create
 
 
 @cli.command("drift")
 @click.argument("paths", nargs=-1)
-@format_option
+@format_option("text", "markdown", "json")
 @click.option("--ignore", "ignore", multiple=True, metavar="PATTERN", help="Glob over addresses and field paths.")
 @click.option("--include-unmanaged", is_flag=True, help="Also report jobs without planner labels.")
 @click.option("-o", "--out", "out", metavar="FILE", help="Also write the report to FILE.")
 @variable_options
 @hardware_options
-@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # drift takes no lock and creates nothing
+@read_only_backend_options
 @view_options
-def drift_command(
-    paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool, out: str | None, **opts: Any
-) -> int:
+def drift_command(paths: tuple[str, ...], fmt: str, ignore: tuple[str, ...], include_unmanaged: bool,
+                  out: str | None, **opts: Any) -> int:
     """Report how the live jobs moved away from the last apply (read only; exit 2 on drift)."""
     from planner.operations.drift import drift
-    from planner.operations.plan import PlanRequest, load_configuration
+    from planner.operations.plan import load_configuration
     from planner.render import render_drift
 
-    variables = _variables(opts["variables"], opts["var_files"], paths)
-    request = PlanRequest(paths, variables, hardware_catalog=opts["hardware_catalog"],
-                          allow_unknown_hardware=opts["allow_unknown_hardware"])
+    request = _plan_request(paths, opts, _variables(opts["variables"], opts["var_files"], paths))
     desired = load_configuration(request) if paths else None
     with _backend(opts) as backend:
         report = drift(backend, desired, ignore=ignore, include_unmanaged=include_unmanaged)
@@ -63,20 +60,17 @@ def drift_command(
     return EXIT_CHANGES if report.has_drift else EXIT_OK
 
 
-# -- status and logs (read only: no lock, no state write) -----------------------------------------
-
-
 @cli.command("status")
 @click.argument("paths", nargs=-1)
-@format_option
+@format_option("text", "markdown", "json")
 @click.option("--watch", is_flag=True, help="Refresh until every job has ended (Ctrl-C stops).")
 @click.option("--interval", default="10s", show_default=True, metavar="DURATION", help="How often --watch refreshes.")
 @click.option("--address", "addresses", multiple=True, metavar="GLOB", help="Only addresses matching a glob.")
 @click.option("--job-state", "job_states", multiple=True, metavar="STATE", help="Only jobs in a state (RUNNING…).")
 @click.option("--price-file", metavar="FILE", help="Prices for the cost-so-far column instead of the bundled ones.")
 @variable_options
-@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # status takes no lock and creates nothing
-@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+@read_only_backend_options
+@no_color_option
 def status_command(paths: tuple[str, ...], fmt: str, watch: bool, interval: str, addresses: tuple[str, ...],
                    job_states: tuple[str, ...], **opts: Any) -> int:
     """Show what every managed job is doing now, with its run time and console link (read only)."""
@@ -126,8 +120,8 @@ def status_command(paths: tuple[str, ...], fmt: str, watch: bool, interval: str,
 @click.option("--since", metavar="DURATION|TIMESTAMP", help="Only lines from this long ago (1h) or this RFC 3339 time.")
 @click.option("--replica", metavar="TASK", help="Only one replica's lines, e.g. workerpool0-0.")
 @click.option("--interval", default="3s", show_default=True, metavar="DURATION", help="How often --follow reads.")
-@_without(backend_options, "lock_timeout", "max_creates_per_minute")  # logs takes no lock and creates nothing
-@click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
+@read_only_backend_options
+@no_color_option
 def logs_command(address: str, follow: bool, since: str | None, replica: str | None, interval: str, **opts: Any) -> int:
     """Print a job's log lines from Cloud Logging (ADDRESS, or a projects/P/locations/L/customJobs/ID name)."""
     from planner.operations.logs import log_source

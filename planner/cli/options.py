@@ -4,36 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
 from planner import __version__, apimodel, settings
-from planner.errors import (
-    UsageError,
-)
-from planner.operations.backend import (
-    Backend,
-)
+from planner.errors import UsageError
+from planner.operations.backend import Backend
 
-DEFAULT_WAIT_TIMEOUT = "10m"
-DEFAULT_LOCK_TIMEOUT = "0s"
-
-# What a command built that lives until the process ends (see planner.cli._exit).
+# What a command built that lives until the process ends (see planner.cli.main).
 _RETAINED: list[Any] = []
 
 
-
-
-def _duration(text: str, flag: str) -> float:
-    if text.strip() in ("0", ""):
-        return 0.0
-    seconds = apimodel.parse_duration(text)
+def _duration(text: str, flag: str, *, positive: bool = False) -> float:
+    seconds = 0.0 if text.strip() in ("0", "") else apimodel.parse_duration(text)
     if seconds is None:
         raise UsageError(f"{flag}: {text!r} is not a duration (examples: 30s, 5m, 1h)")
+    if positive and seconds <= 0:
+        raise UsageError(f"{flag}: {text!r} must be more than zero")
     return float(seconds)
 
 
@@ -69,9 +61,23 @@ def _variables(pairs: Sequence[str], var_files: Sequence[str], paths: Sequence[s
     return values
 
 
+def _plan_request(paths: Sequence[str], opts: Mapping[str, Any], variables: Any) -> Any:
+    """The PlanRequest of a command's flags: each option named as a field of the request gives it."""
+    from planner.operations.plan import PlanRequest
+
+    given = {f.name: opts[f.name] for f in fields(PlanRequest) if f.name in opts and f.name != "variables"}
+    return PlanRequest(tuple(paths), variables, **given)
+
+
 # -- shared option sets --------------------------------------------------------------------------
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def format_option(*choices: str) -> Decorator:
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default="text", show_default=True, help="Output format."
+    )
 
 
 def _compose(*decorators: Decorator) -> Decorator:
@@ -89,24 +95,11 @@ variable_options = _compose(
 )
 
 hardware_options = _compose(
-    click.option(
-        "--allow-unknown-hardware",
-        is_flag=True,
-        help="Trust machine types outside planner's catalog (no warning); region gaps become warnings.",
-    ),
-    click.option(
-        "--hardware-catalog",
-        metavar="FILE",
-        help="YAML file adding private machine types and regions to planner's hardware catalog.",
-    ),
+    click.option("--allow-unknown-hardware", is_flag=True,
+                 help="Trust machine types outside planner's catalog (no warning); region gaps become warnings."),
+    click.option("--hardware-catalog", metavar="FILE",
+                 help="YAML file adding private machine types and regions to planner's hardware catalog."),
 )
-
-
-def _hardware(opts: Mapping[str, Any]) -> Any:
-    """The hardware options of a command (None when both flags are left out: the default catalog)."""
-    from planner.operations.plan import load_hardware
-
-    return load_hardware(opts.get("hardware_catalog"), bool(opts.get("allow_unknown_hardware")))
 
 
 def _warn(desired: Any) -> None:
@@ -115,6 +108,8 @@ def _warn(desired: Any) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
+lock_timeout_option = click.option("--lock-timeout", default="0s", show_default=True,
+                                   help="Wait this long for the lock.")
 backend_options = _compose(
     click.option("--workspace", default="default", show_default=True, help="Workspace (state and labels)."),
     click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
@@ -123,20 +118,13 @@ backend_options = _compose(
     click.option("--impersonate-service-account", metavar="EMAIL", help="Act as this service account."),
     click.option("--max-requests-per-minute", type=float, help="Fixed cap on API requests per project+region."),
     click.option("--max-creates-per-minute", type=float, help="Fixed cap on job creates per project+region."),
-    click.option(
-        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
-    ),
-    click.option(
-        "--ignore-backup", is_flag=True, help="Start a new state even where only its .backup or journal is left."
-    ),
-    click.option(
-        "--request-timeout",
-        default="60s",
-        show_default=True,
-        metavar="DUR",
-        help="Total deadline of each API request attempt: connect, send and the whole answer.",
-    ),
+    lock_timeout_option,
+    click.option("--ignore-backup", is_flag=True,
+                 help="Start a new state even where only its .backup or journal is left."),
+    click.option("--request-timeout", default="60s", show_default=True, metavar="DUR",
+                 help="Total deadline of each API request attempt: connect, send and the whole answer."),
 )
+
 
 def _without(options: Decorator, *names: str) -> Decorator:
     """An option set minus the options a command would ignore (a flag offered must do something)."""
@@ -150,20 +138,21 @@ def _without(options: Decorator, *names: str) -> Decorator:
     return apply
 
 
+no_color_option = click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR).")
 view_options = _compose(
-    click.option("--no-color", is_flag=True, help="No ANSI colours (also NO_COLOR)."),
+    no_color_option,
     click.option("--show-sensitive", is_flag=True, help="Show env values instead of masking them."),
     click.option("--quiet", "-q", is_flag=True, help="Print only what a script needs."),
 )
 
 
-def _backend_of(opts: Mapping[str, Any]) -> Backend:
-    """The Backend the flags and settings ask for."""
+def _backend(opts: Mapping[str, Any]) -> closing[Backend]:
+    """The Backend the flags and settings ask for, closed when the `with` block ends."""
     workspace = str(opts["workspace"])
     if not _valid_workspace(workspace):
         raise UsageError(f"--workspace {workspace!r}: use lowercase letters, digits and dashes (≤ 63)")
     env = settings.read()
-    return Backend(
+    return closing(Backend(
         workspace=workspace,
         state_spec=opts.get("state_spec") or env.state_spec,
         emulator=bool(opts.get("emulator")),
@@ -174,33 +163,13 @@ def _backend_of(opts: Mapping[str, Any]) -> Backend:
         lock_timeout=_duration(str(opts.get("lock_timeout") or "0s"), "--lock-timeout"),
         hardware_catalog=opts.get("hardware_catalog"),
         ignore_backup=bool(opts.get("ignore_backup")),
-        request_timeout=_positive_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout"),
+        request_timeout=_duration(str(opts.get("request_timeout") or "60s"), "--request-timeout", positive=True),
         storage_host=env.storage_emulator_host,
-    )
-
-
-def _positive_duration(text: str, flag: str) -> float:
-    seconds = _duration(text, flag)
-    if seconds <= 0:
-        raise UsageError(f"{flag}: {text!r} must be more than zero")
-    return seconds
+    ))
 
 
 def _valid_workspace(name: str) -> bool:
     return 0 < len(name) <= 63 and name[0].isalpha() and all(c.islower() or c.isdigit() or c == "-" for c in name)
-
-
-@contextmanager
-def _backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
-    backend = _backend_of(opts)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-def _ci_context() -> dict[str, str]:
-    return dict(settings.read().ci)
 
 
 def _is_plan_file(paths: Sequence[str]) -> bool:
@@ -227,5 +196,3 @@ def _read_plan_file(path: str) -> dict[str, Any]:
     if str(doc["format_version"]).split(".")[0] != "1":
         raise UsageError(f"{path}: plan format {doc['format_version']} is not supported by planner {__version__}")
     return doc
-
-

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,48 +13,28 @@ from planner import settings
 from planner.cli.app import cli
 from planner.cli.options import (
     _RETAINED,
-    DEFAULT_WAIT_TIMEOUT,
     _backend,
-    _ci_context,
     _compose,
     _duration,
     _is_plan_file,
+    _plan_request,
     _read_plan_file,
     _use_color,
     _variables,
     _warn,
     backend_options,
+    format_option,
     hardware_options,
     variable_options,
     view_options,
 )
 from planner.errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, EXIT_WAIT_TIMEOUT, UsageError
 
-# -- plan ----------------------------------------------------------------------------------------
-
-
 target_option = click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only these addresses.")
 replace_option = click.option(
-    "--replace",
-    "replace",
-    multiple=True,
-    metavar="ADDR",
+    "--replace", multiple=True, metavar="ADDR",
     help="Re-create this job although it is unchanged (e.g. to re-run a succeeded job).",
 )
-plan_options = _compose(
-    target_option,
-    replace_option,
-    click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "markdown", "json"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    ),
-)
-
-
 cost_options = _compose(
     click.option("--price-file", metavar="FILE", help="Prices to use instead of the bundled ones (e.g. negotiated)."),
     click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Fail if the plan may cost more."),
@@ -63,22 +42,13 @@ cost_options = _compose(
 )
 
 
-def _plan_request(paths: Sequence[str], opts: Mapping[str, Any], variables: Any) -> Any:
-    from planner.operations.plan import PlanRequest
-
-    return PlanRequest(
-        tuple(paths), variables,
-        hardware_catalog=opts.get("hardware_catalog"), allow_unknown_hardware=bool(opts["allow_unknown_hardware"]),
-        targets=tuple(opts["targets"]), replace=tuple(opts["replace"]),
-        price_file=opts["price_file"], policy_file=opts["policy_file"], max_cost=opts["max_cost"],
-    )
-
-
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--out", "out", metavar="FILE", help="Save the plan for `planner apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@plan_options
+@target_option
+@replace_option
+@format_option("text", "markdown", "json")
 @cost_options
 @variable_options
 @hardware_options
@@ -96,17 +66,13 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
     if out:
         save_plan(Path(out), result, request)
     if not opts["quiet"] or opts["fmt"] != "text":
-        color = _use_color(opts["no_color"])
-        text = render_plan(
-            result.plan, opts["fmt"], color=color, show_sensitive=opts["show_sensitive"], context=_ci_context()
-        )
+        color, context = _use_color(opts["no_color"]), dict(settings.read().ci)
+        sensitive = opts["show_sensitive"]
+        text = render_plan(result.plan, opts["fmt"], color=color, show_sensitive=sensitive, context=context)
         click.echo(text.rstrip("\n"))
     if out and not opts["quiet"] and opts["fmt"] == "text":
         click.echo(f"\nSaved the plan to {out}. To perform exactly these actions, run: planner apply {out}")
     return EXIT_CHANGES if detailed_exitcode and result.plan.has_changes else EXIT_OK
-
-
-# -- apply ---------------------------------------------------------------------------------------
 
 
 @cli.command("apply")
@@ -114,7 +80,7 @@ def plan_command(paths: tuple[str, ...], out: str | None, detailed_exitcode: boo
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 256),
               help="Changes carried out at once.")
-@click.option("--wait-timeout", default=DEFAULT_WAIT_TIMEOUT, show_default=True, help="How long to wait for jobs.")
+@click.option("--wait-timeout", default="10m", show_default=True, help="How long to wait for jobs.")
 @click.option("--wait", "wait_outcome", is_flag=True,
               help="Then wait until every job this apply created ends; exit 4 if one failed (see --timeout).")
 @click.option("--timeout", "outcome_timeout", default=None, metavar="DURATION",
@@ -146,8 +112,7 @@ def apply_command(paths: tuple[str, ...], auto_approve: bool, parallelism: int, 
         parallelism=parallelism, wait_timeout=wait_seconds,
     )
     desired = load_configuration(request.plan) if saved is None else None
-    if desired is not None:
-        _warn(desired)
+    _warn(desired)  # None: a saved plan, its warnings shown when it was made
     with _backend(opts) as backend:
         with planned(request, backend, desired) as prepared:
             plan = prepared.plan

@@ -4,14 +4,15 @@ import, export, force-unlock; what they do is planner.operations.state's."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import click
 
 from planner.cli.app import cli
-from planner.cli.options import DEFAULT_LOCK_TIMEOUT, _backend, _backend_of, _emit, _without, backend_options
+from planner.cli.options import _backend, _compose, _emit, _without, backend_options, lock_timeout_option
 from planner.errors import EXIT_OK
 from planner.operations import state as ops
 from planner.operations.backend import Backend
@@ -22,34 +23,24 @@ def state_group() -> None:
     """Inspect or edit the state."""
 
 
-def _state_backend_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--workspace", default="default", show_default=True, help="Workspace whose state to use.")(fn)
-    fn = click.option(
-        "--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."
-    )(fn)
-    fn = click.option(
-        "--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, show_default=True, help="Wait this long for the lock."
-    )(fn)
-    fn = click.option("--ignore-backup", is_flag=True, help="Read a missing state as empty even beside its backup.")(fn)
-    return fn
+_state_backend_options = _compose(
+    click.option("--ignore-backup", is_flag=True, help="Read a missing state as empty even beside its backup."),
+    lock_timeout_option,
+    click.option("--state", "state_spec", metavar="PATH|gs://BUCKET/PREFIX", help="State location [PLANNER_STATE]."),
+    click.option("--workspace", default="default", show_default=True, help="Workspace whose state to use."),
+)
 
 
 # state list / state show read without a lock, force-unlock removes one: no --lock-timeout.
 _state_read_options = _without(_state_backend_options, "lock_timeout")
 
 
-@contextmanager
-def _state_backend(opts: Mapping[str, Any]) -> Iterator[Backend]:
+def _state_backend(opts: Mapping[str, Any]) -> closing[Backend]:
     """The Backend of a state command: its state only (no API flags)."""
-    backend = _backend_of({"emulator": False, "endpoint": None, **opts})
-    try:
-        yield backend
-    finally:
-        backend.close()
+    return _backend({"emulator": False, "endpoint": None, **opts})
 
 
-def _write(text: str, path: str) -> None:
-    _emit(text, path, quiet=True)
+_write = partial(_emit, quiet=True)  # a file's text, masked, mode 0600
 
 
 @state_group.command("list")
@@ -136,12 +127,8 @@ def import_command(address: str | None, job_name: str | None, **opts: Any) -> in
     if opts["gcloud_config"] is not None:
         out = opts["out"]
         generated = ops.convert_gcloud_config(
-            opts["gcloud_config"],
-            address=opts["address_option"],
-            display_name=opts["display_name"],
-            project=opts["project"],
-            region=opts["region"],
-            out=out,
+            opts["gcloud_config"], address=opts["address_option"], display_name=opts["display_name"],
+            project=opts["project"], region=opts["region"], out=out,
             alone=not (address or job_name or opts["all_unmanaged"]),
         )
         _emit(generated.text, out, quiet=bool(out))

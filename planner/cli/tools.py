@@ -12,10 +12,7 @@ import click
 
 from planner import settings
 from planner.cli.app import cli
-from planner.errors import (
-    EXIT_OK,
-    UsageError,
-)
+from planner.errors import EXIT_OK, UsageError
 
 
 @cli.group("emulator")
@@ -28,9 +25,7 @@ def emulator_group() -> None:
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--data", metavar="FILE", help="Persist jobs to FILE.")
 @click.option("--latency-ms", default=0.0, type=float, help="Add this much latency to every answer.")
-@click.option(
-    "--fail-rate", "fail_rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2)."
-)
+@click.option("--fail-rate", multiple=True, metavar="STATUS=RATE", help="Answer this fraction with STATUS (503=0.2).")
 @click.option("--drop-rate", default=0.0, type=float, help="Close this fraction of connections unanswered.")
 @click.option("--lost-create-rate", default=0.0, type=float, help="Create this fraction of jobs but lose the answer.")
 @click.option("--echo-defaults", is_flag=True, help="Answer with server-side defaults filled in.")
@@ -48,34 +43,8 @@ def emulator_serve(**opts: Any) -> int:
     """Serve the emulator until interrupted."""
     from planner.emulator import config_from_cli, serve_forever
 
-    config = config_from_cli(
-        host=opts["host"],
-        port=opts["port"],
-        data=opts["data"],
-        latency_ms=opts["latency_ms"],
-        fail_rate=list(opts["fail_rate"]),
-        lost_create_rate=opts["lost_create_rate"],
-        echo_defaults=opts["echo_defaults"],
-        max_page_size=opts["max_page_size"],
-        queue_seconds=opts["queue_seconds"],
-        run_seconds=opts["run_seconds"],
-        cancel_seconds=opts["cancel_seconds"],
-        delete_seconds=opts["delete_seconds"],
-        create_quota=opts["create_quota"],
-        request_quota=opts["request_quota"],
-        allow_remote=opts["allow_remote"],
-        drop_rate=opts["drop_rate"],
-        lenient=opts["lenient"],
-        hardware_catalog=opts["hardware_catalog"],
-    )
-    serve_forever(config)
+    serve_forever(config_from_cli(**opts))
     return EXIT_OK
-
-
-# -- entry point: the one place errors become exit codes ------------------------------------------
-
-
-# -- pricing ----------------------------------------------------------------------------------
 
 
 @cli.group("pricing")
@@ -101,13 +70,10 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
     base = parsed.override or DEFAULT_BASE_URL
     headers = {}
     auth: Any = None
-    api_key = env.billing_api_key
-    if parsed.anonymous:
-        pass
-    elif api_key:
+    if not parsed.anonymous and env.billing_api_key:
         # A header rather than ?key=: URLs end up in logs and error messages, headers do not.
-        headers["X-Goog-Api-Key"] = api_key
-    else:
+        headers["X-Goog-Api-Key"] = env.billing_api_key
+    elif not parsed.anonymous:
         import google.auth
 
         from planner.api.auth import GoogleAuth
@@ -143,5 +109,3 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
     for key in result.conflicts:
         click.echo(f"Note: two SKUs price {key}; the later effectiveTime was kept.")
     return EXIT_OK
-
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,11 +93,8 @@ class ApplyEvents(Protocol):
     handler), `close` once the Applier has stopped, before the final state write."""
 
     def event(self, event: StepEvent) -> None: ...
-
     def tick(self) -> None: ...
-
     def interrupted(self) -> None: ...
-
     def close(self) -> None: ...
 
 
@@ -105,9 +102,7 @@ class WaitEvents(Protocol):
     """What the `apply --wait` view is told (planner.watch.wait_for_jobs calls these)."""
 
     def transition(self, t: Transition) -> None: ...
-
     def poll(self, result: WaitResult) -> None: ...
-
     def sleep(self, seconds: float) -> None: ...
 
 
@@ -131,42 +126,26 @@ def planned(request: ApplyRequest, backend: Backend, desired: Desired | None = N
 
 
 def saved_plan(client: Any, store: StateStore, workspace: str, request: ApplyRequest) -> tuple[Any, Any, Any]:
-    """The request's saved plan for this workspace, checked as `check_saved_plan` does."""
+    """(plan, prior state, live jobs) for the request's saved plan if it is for this workspace and
+    not stale; StalePlanError otherwise. The variables given now are gathered (reading var files)
+    only once the state matches."""
     from planner.config.variables import gather
     from planner.documents.plan import plan_from_json
-
-    assert request.saved is not None
-    plan = plan_from_json(request.saved)
-    if plan.workspace != workspace:
-        raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {workspace!r}")
-
-    def given() -> Any:
-        return gather(request.var_pairs, request.var_files, request.environment)
-
-    hardware = load_hardware(request.plan.hardware_catalog, request.plan.allow_unknown_hardware)
-    return check_saved_plan(client, store, workspace, plan, request.saved, given, hardware)
-
-
-def check_saved_plan(
-    client: Any,
-    store: Any,
-    workspace: str,
-    plan: Any,
-    doc: Mapping[str, Any],
-    given: Callable[[], Sequence[Any]],
-    hardware: Any,
-) -> tuple[Any, Any, Any]:
-    """(plan, prior state, live jobs) for a saved plan that is not stale; StalePlanError otherwise.
-    `given` gathers the variables given now (reading var files), only once the state matches."""
     from planner.operations.plan import read_live
     from planner.plans.engine import live_entries
     from planner.plans.planfile import reread
     from planner.refresh import fingerprint
 
+    assert request.saved is not None
+    plan = plan_from_json(request.saved)
+    if plan.workspace != workspace:
+        raise StalePlanError(f"the plan is for workspace {plan.workspace!r}, not {workspace!r}")
+    hardware = load_hardware(request.plan.hardware_catalog, request.plan.allow_unknown_hardware)
     prior = store.read()
     problems = state_reasons(plan, prior)
     if not problems:
-        plan, reasons = reread(plan, doc, prior, given(), hardware=hardware)
+        given = gather(request.var_pairs, request.var_files, request.environment)
+        plan, reasons = reread(plan, request.saved, prior, given, hardware=hardware)
         problems.extend(reasons)
     live = None
     if not problems:
@@ -208,7 +187,6 @@ def run_apply(prepared: Prepared, request: ApplyRequest, events: ApplyEvents) ->
     applier = Applier(client, store, state, options, on_event=events.event)
     result: list[Any] = []
     failure: list[BaseException] = []
-
     finished = threading.Event()
 
     def work() -> None:
@@ -270,18 +248,10 @@ def created_jobs(prepared: Prepared) -> list[WatchedJob]:
     ]
 
 
-def wait_for_created(
-    prepared: Prepared, jobs: Sequence[WatchedJob], timeout: float | None, view: WaitEvents
-) -> WaitResult:
+def wait_for_created(prepared: Prepared, jobs: Sequence[WatchedJob], timeout: float | None,
+                     view: WaitEvents) -> WaitResult:
     """`apply --wait`: follow `jobs` until each ends or `timeout` passes (the lock is not held)."""
     from planner.watch import wait_for_jobs
 
-    return wait_for_jobs(
-        prepared.client,
-        jobs,
-        prepared.workspace,
-        timeout=timeout,
-        on_transition=view.transition,
-        on_poll=view.poll,
-        sleep=view.sleep,
-    )
+    return wait_for_jobs(prepared.client, jobs, prepared.workspace, timeout=timeout,
+                         on_transition=view.transition, on_poll=view.poll, sleep=view.sleep)

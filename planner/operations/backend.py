@@ -3,8 +3,8 @@ state store, embedded emulator), the state opened for a command (`open_state`: s
 read → the explicit-state check), the state lock, deferred signals for critical sections, and
 the collector policy for long-lived objects.
 
-No click and no printing: the CLI turns flags and settings into a Backend (`cli._backend`)
-and shows what happens.
+No click and no printing: the CLI turns flags and settings into a Backend
+(`planner.cli.options._backend`) and shows what happens.
 """
 
 from __future__ import annotations
@@ -50,13 +50,9 @@ class Backend:
         endpoint = self.endpoint
         if self.emulator:
             endpoint = self._start_emulator()
-        client = build_client(
-            endpoint=endpoint,
-            impersonate_service_account=self.impersonate_service_account,
-            max_requests_per_minute=self.max_requests_per_minute,
-            max_creates_per_minute=self.max_creates_per_minute,
-            timeout=self.request_timeout,
-        )
+        client = build_client(endpoint=endpoint, impersonate_service_account=self.impersonate_service_account,
+                              max_requests_per_minute=self.max_requests_per_minute,
+                              max_creates_per_minute=self.max_creates_per_minute, timeout=self.request_timeout)
         self._cleanups.append(client.close)
         LIVE_CLIENTS.append(client)
         return client
@@ -65,15 +61,9 @@ class Backend:
         from planner.emulator import Emulator, EmulatorConfig
 
         DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        emulator = Emulator(
-            EmulatorConfig(
-                data_path=DEFAULT_STATE_DIR / "emulator.json",
-                queue_seconds=2.0,
-                run_seconds=60.0,
-                cancel_seconds=2.0,
-                hardware_catalog=self.hardware_catalog,
-            )
-        )
+        config = EmulatorConfig(data_path=DEFAULT_STATE_DIR / "emulator.json", queue_seconds=2.0, run_seconds=60.0,
+                                cancel_seconds=2.0, hardware_catalog=self.hardware_catalog)
+        emulator = Emulator(config)
         emulator.start()
         self._cleanups.append(emulator.stop)
         return str(emulator.url)
@@ -81,20 +71,13 @@ class Backend:
     def store(self) -> Any:
         from planner.state import open_store
 
-        storage_host = self.storage_host
         credentials = None
-        if self.state_spec and self.state_spec.startswith("gs://") and storage_host is None:
+        if self.state_spec and self.state_spec.startswith("gs://") and self.storage_host is None:
             from planner.api import storage_auth
 
             credentials = storage_auth(impersonate_service_account=self.impersonate_service_account)
-        store = open_store(
-            self.state_spec,
-            self.workspace,
-            base_dir=DEFAULT_STATE_DIR,
-            storage_host=storage_host,
-            credentials=credentials,
-            ignore_backup=self.ignore_backup,
-        )
+        store = open_store(self.state_spec, self.workspace, base_dir=DEFAULT_STATE_DIR, storage_host=self.storage_host,
+                           credentials=credentials, ignore_backup=self.ignore_backup)
         self._cleanups.append(store.close)
         return store
 
@@ -147,14 +130,8 @@ class OpenState:
 
 
 @contextmanager
-def open_state(
-    backend: Backend,
-    lock: str | None = None,
-    *,
-    client: bool = False,
-    read: bool = True,
-    must_exist: bool = False,
-) -> Iterator[OpenState]:
+def open_state(backend: Backend, lock: str | None = None, *, client: bool = False, read: bool = True,
+               must_exist: bool = False) -> Iterator[OpenState]:
     """The opening every state command shares: the API client first (`client`), then the store,
     its lock held for the operation `lock` names (None: a command that only reads takes none),
     the state read (not with `read=False`, for commands that work on the store itself) and, with

@@ -6,19 +6,16 @@ No click and no printing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import UsageError
 from planner.operations.backend import Backend
+from planner.operations.state import JOB_NAME
 
 if TYPE_CHECKING:
     from planner.logs import LogLine
-
-_JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
-
 
 @dataclass(frozen=True)
 class LogSource:
@@ -46,15 +43,8 @@ class LogSource:
 
         return read_lines(self._read, self.project, self.job_id, since=since, replica=replica)
 
-    def follow(
-        self,
-        on_line: Callable[[LogLine], None],
-        *,
-        on_state: Callable[[str], None] = lambda _s: None,
-        since: str | None = None,
-        replica: str | None = None,
-        interval: float = 3.0,
-    ) -> None:
+    def follow(self, on_line: Callable[[LogLine], None], *, on_state: Callable[[str], None] = lambda _s: None,
+               since: str | None = None, replica: str | None = None, interval: float = 3.0) -> None:
         """Hand each line to `on_line` as it arrives, and the job's state to `on_state` as it is
         read, until the job has ended; KeyboardInterrupt propagates."""
         from planner.logs import follow
@@ -72,7 +62,7 @@ class LogSource:
 def log_source(backend: Backend, address: str) -> LogSource:
     """The job `address` names in state (read without a lock), or the job a resource name names."""
     client = backend.client()
-    if _JOB_NAME.fullmatch(address):
+    if JOB_NAME.fullmatch(address):
         return LogSource(client, address)
     state = backend.store().read()  # read only: no lock
     if state is None or address not in state.jobs:

@@ -75,7 +75,7 @@ def plan(
     and pass the policy gates (`priced`)."""
     with long_lived():
         store = backend.store()
-        desired = _load(request)
+        desired = load_configuration(request)
         on_loaded(desired)
         client = backend.client()
         with locked(store, "plan", backend.lock_timeout):
@@ -85,15 +85,11 @@ def plan(
 
 def load_configuration(request: PlanRequest) -> Desired:
     """The request's files loaded and checked (ConfigError with every problem); warnings in `warnings`."""
-    with long_lived():
-        return _load(request)
-
-
-def _load(request: PlanRequest) -> Desired:
     from planner.config.validate import load_desired
 
-    hardware = load_hardware(request.hardware_catalog, request.allow_unknown_hardware)
-    return load_desired(list(request.paths), variables=request.variables, hardware=hardware)
+    with long_lived():
+        hardware = load_hardware(request.hardware_catalog, request.allow_unknown_hardware)
+        return load_desired(list(request.paths), variables=request.variables, hardware=hardware)
 
 
 def load_hardware(catalog: str | None, allow_unknown: bool) -> HardwareOptions | None:
@@ -109,15 +105,8 @@ def plan_from_store(
     client: JobReader, store: StateStore, desired: Desired, request: PlanRequest, *, workspace: str
 ) -> PlanResult:
     """Refresh and plan against the state in `store` (the caller holds its lock); not priced yet."""
-    planned, prior = read_and_plan(
-        client,
-        desired,
-        store.read,
-        workspace=workspace,
-        targets=request.targets,
-        created_at=timestamp(request.clock()),
-        replace=request.replace,
-    )
+    planned, prior = read_and_plan(client, desired, store.read, workspace=workspace, targets=request.targets,
+                                   created_at=timestamp(request.clock()), replace=request.replace)
     return PlanResult(desired, planned.plan, prior, planned.live)
 
 
@@ -199,15 +188,9 @@ def _pair_of(name: str) -> tuple[str, str] | None:
     return None
 
 
-def read_live(
-    client: JobReader,
-    desired: Desired | None,
-    prior: State | None,
-    workspace: str,
-    *,
-    extra_pairs: Iterable[tuple[str, str]] = (),
-    include_unmanaged: bool = False,
-) -> Live:
+def read_live(client: JobReader, desired: Desired | None, prior: State | None, workspace: str, *,
+              extra_pairs: Iterable[tuple[str, str]] = (), include_unmanaged: bool = False) -> Live:  # fmt: skip
+    """The live jobs where the configuration and the state say jobs run, and in `extra_pairs`."""
     pairs, known = scope(desired, prior)
     pairs.update(extra_pairs)
     return refresh(client, pairs, workspace, known_names=known, include_unmanaged=include_unmanaged)
@@ -219,32 +202,17 @@ class Planned:
     live: Live
 
 
-def refresh_and_plan(
-    client: JobReader,
-    desired: Desired,
-    prior: State | None,
-    *,
-    workspace: str,
-    targets: Iterable[str] = (),
-    created_at: str = "",
-    replace: Iterable[str] = (),
-) -> Planned:
+def refresh_and_plan(client: JobReader, desired: Desired, prior: State | None, *, workspace: str,
+                     targets: Iterable[str] = (), created_at: str = "", replace: Iterable[str] = ()) -> Planned:
+    """`read_and_plan` from a state already read."""
     return read_and_plan(
         client, desired, lambda: prior, workspace=workspace, targets=targets, created_at=created_at, replace=replace
     )[0]
 
 
-def read_and_plan(
-    client: JobReader,
-    desired: Desired,
-    read_prior: Callable[[], State | None],
-    *,
-    workspace: str,
-    targets: Iterable[str] = (),
-    created_at: str = "",
-    refresher: Refresher | None = None,
-    replace: Iterable[str] = (),
-) -> tuple[Planned, State | None]:
+def read_and_plan(client: JobReader, desired: Desired, read_prior: Callable[[], State | None], *, workspace: str,
+                  targets: Iterable[str] = (), created_at: str = "", refresher: Refresher | None = None,
+                  replace: Iterable[str] = ()) -> tuple[Planned, State | None]:  # fmt: skip
     """Refresh and plan, reading the prior state (and canonicalising desired) while the listing runs.
 
     `desired` has passed validation, so asking the API is allowed from the start: the
@@ -286,9 +254,8 @@ def check_replace(desired: Desired, targets: frozenset[str], replace: frozenset[
         raise UsageError(f"--replace {', '.join(untargeted)}: not among the --target addresses")
 
 
-def _spec_needed(
-    desired: Desired, hashes: Mapping[str, str], targets: frozenset[str], released: frozenset[str] = frozenset()
-) -> Callable[[LiveJob], bool]:
+def _spec_needed(desired: Desired, hashes: Mapping[str, str], targets: frozenset[str],
+                 released: frozenset[str] = frozenset()) -> Callable[[LiveJob], bool]:
     """Will planning look at this job's spec? Not when its planner-spec label equals the desired
     hash (a job cannot change after create), it runs where the configuration says, and no
     ignoreChanges asks for a field comparison."""
@@ -312,11 +279,8 @@ def _spec_needed(
 
 
 def refreshed(prior: State, live: Live) -> State:
-    """The prior state with each job's live state recorded, as Terraform's refresh does.
-
-    Drift reports a job that became FAILED/CANCELLED "since the last apply" by comparing with
-    the state recorded here.
-    """
+    """The prior state with each job's live state recorded, as Terraform's refresh does (drift's
+    "FAILED/CANCELLED since the last apply" compares with it)."""
     jobs = dict(prior.jobs)
     changed = False
     for address, record in prior.jobs.items():

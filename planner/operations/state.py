@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Write = Callable[[str, str], None]  # (text, path)
 
 _ADDRESS = re.compile(r"[a-z][a-z0-9-]{0,62}")
-_JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
+JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/customJobs/[^/]+")
 
 
 # -- state list / show / rm / forget-released / restore -------------------------------------------
@@ -155,7 +155,7 @@ def check_import(address: str | None, job_name: str | None, generate_config: str
         raise UsageError(f"--generate-config {generate_config}: the file exists; planner does not overwrite it")
     if not _ADDRESS.fullmatch(address):
         raise UsageError(f"{address!r} is not a valid address (^[a-z][a-z0-9-]{{0,62}}$)")
-    if not _JOB_NAME.fullmatch(job_name):
+    if not JOB_NAME.fullmatch(job_name):
         raise UsageError(f"{job_name!r} is not a CustomJob name (projects/P/locations/L/customJobs/ID)")
     return address, job_name
 
@@ -224,7 +224,6 @@ def import_unmanaged(backend: Backend, project: str, region: str, directory: str
         adopted = adoption.adopt_all(resources, state, existing)
         for item in adopted:
             write(item.generated.text, str(target / f"{item.record.address}.yaml"))
-        for item in adopted:
             state = state.with_job(item.record)
         if adopted:
             with signals_deferred():
@@ -232,16 +231,9 @@ def import_unmanaged(backend: Backend, project: str, region: str, directory: str
     return adopted
 
 
-def convert_gcloud_config(
-    path: str,
-    *,
-    address: str | None,
-    display_name: str | None = None,
-    project: str | None = None,
-    region: str | None = None,
-    out: str | None = None,
-    alone: bool = True,
-) -> Generated:
+def convert_gcloud_config(path: str, *, address: str | None, display_name: str | None = None,
+                          project: str | None = None, region: str | None = None, out: str | None = None,
+                          alone: bool = True) -> Generated:  # fmt: skip
     """The desired-state file for a gcloud config file (nothing is sent or recorded); `alone`:
     given without ADDRESS JOB_NAME or --all-unmanaged. Project and region left out stay variables."""
     from planner import adoption
@@ -252,13 +244,8 @@ def convert_gcloud_config(
         raise UsageError("--from-gcloud-config needs --address ADDR")
     if out and Path(out).exists():
         raise UsageError(f"--out {out}: the file exists; planner does not overwrite it")
-    return adoption.from_gcloud_config(
-        path,
-        address=address,
-        display_name=display_name,
-        project=project or "${var.project}",
-        location=region or "${var.region}",
-    )
+    return adoption.from_gcloud_config(path, address=address, display_name=display_name,
+                                       project=project or "${var.project}", location=region or "${var.region}")
 
 
 def export_gcloud_config(backend: Backend, address: str, *, show_sensitive: bool = False) -> str:
