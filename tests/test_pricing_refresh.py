@@ -92,3 +92,12 @@ def test_refresh_reports_an_api_error(tmp_path: Path, emulator) -> None:  # type
     assert result.code == 1
     assert "HTTP 404" in result.err and "Traceback" not in result.err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_the_default_refresh_target_is_the_price_file_planner_ships() -> None:
+    """Without --out, `pricing refresh` replaces the bundled file the plan reads (planner/data/prices.json)."""
+    from planner.pricing.prices import bundled_price_file, load_book
+
+    path = bundled_price_file()
+    assert path.is_file() and path.parent.name == "data" and path.parent.parent.name == "planner"
+    assert load_book().entries  # the same file is the one plans price with

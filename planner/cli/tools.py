@@ -62,7 +62,7 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
 
     from planner.api.endpoint import parse_endpoint
     from planner.pricing.catalog import DEFAULT_BASE_URL, VERTEX_AI_SERVICE, refresh
-    from planner.pricing.prices import book_to_json
+    from planner.pricing.prices import book_to_json, bundled_price_file
 
     env = settings.read()
     url = endpoint or env.billing_endpoint or DEFAULT_BASE_URL
@@ -97,7 +97,7 @@ def pricing_refresh(out: str | None, endpoint: str | None, service: str | None) 
         f"Written by `planner pricing refresh` from {base.rstrip('/')}/v1/services/{service or VERTEX_AI_SERVICE}/skus "
         f"on {today}: {result.kept} of {result.seen} SKUs are custom-training machine, accelerator or boot disk rates."
     )
-    path = Path(out) if out else Path(__file__).resolve().parent / "data" / "prices.json"
+    path = Path(out) if out else bundled_price_file()
     text = json.dumps(book_to_json(result.book, note=note), indent=2, ensure_ascii=False) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -157,10 +157,15 @@ def _is_date(text: str) -> bool:
     return len(text) >= 10
 
 
+def bundled_price_file() -> Path:
+    """Where the price file shipped with planner lives (`pricing refresh` writes it there by default)."""
+    return Path(str(resources.files("planner").joinpath("data", "prices.json")))
+
+
 def load_book(path: str | None = None) -> PriceBook:
     """The bundled price file, or the one at path (--price-file, e.g. negotiated prices)."""
     if path is None:
-        text = resources.files("planner").joinpath("data", "prices.json").read_text(encoding="utf-8")
+        text = bundled_price_file().read_text(encoding="utf-8")
         origin = BUNDLED
     else:
         try:
