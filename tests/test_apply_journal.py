@@ -11,7 +11,7 @@ from planner.config.model import Lifecycle
 from planner.errors import StateError
 from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.state.model import JobRecord, JournalEntry, State
-from tests.test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
+from test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
 
 COUNT = 20
 
