@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
+from test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
+
 from planner.apply import Applier, ApplyOptions, Outcome, StepEvent
 from planner.config.model import Lifecycle
 from planner.errors import StateError
 from planner.plans.model import Action, Plan, Reason, ResourceChange, Step, StepKind
 from planner.state.model import JobRecord, JournalEntry, State
-from test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
 
 COUNT = 20
 
