@@ -175,6 +175,7 @@ class Applier:
                 if worker.ident is not None:  # started
                     worker.join()
             self.book.close()
+        bugs.extend(self.book.bugs)
         if bugs:
             raise bugs[0]
         results = sorted(self._results, key=lambda r: (r.address, _step_order(r.step)))

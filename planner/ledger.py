@@ -91,6 +91,7 @@ class Ledger:
         self._closed = False
         self._writer: threading.Thread | None = None
         self._mine = threading.local()  # the entries the current thread's step has queued
+        self.bugs: list[BaseException] = []  # raised by the writer's work; Applier.run raises the first
 
     @property
     def state(self) -> State:
@@ -185,13 +186,21 @@ class Ledger:
                 self._queue.clear()
             batch = [item for item in items if isinstance(item, _Queued)]
             if batch:
-                self._append(batch)
+                try:
+                    self._append(batch)
+                except Exception as err:  # a bug, not a full disk: the steps fail, apply stops, run() raises it
+                    self.bugs.append(err)
+                    for queued in batch:
+                        self._failed(queued, err)
                 with self._cond:
                     self._waiting -= len(batch)
                     self._cond.notify_all()
             for item in items:
                 if isinstance(item, _After):
-                    item.then(next((q.error for q in item.entries if q.error is not None), None))
+                    try:
+                        item.then(next((q.error for q in item.entries if q.error is not None), None))
+                    except Exception as err:  # a bug in what reports the step: the writer keeps writing
+                        self.bugs.append(err)
 
     def _append(self, batch: list[_Queued]) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from test_plan_truth_units import LINEAGE, L, P, W, _NoApi, body, record
 
 from planner.apply import Applier, ApplyOptions, Outcome, StepEvent
@@ -102,3 +103,33 @@ def test_a_record_that_cannot_be_written_fails_its_step_and_stops_apply() -> Non
     assert report.count(Outcome.DONE) == 0
     # No step started after the failure was seen beyond those already under way.
     assert len(failed) < COUNT
+
+
+class BrokenJournal:
+    """A journal with a bug (not a StateError): it must not silently stop the writer."""
+
+    def append(self, *entries: JournalEntry) -> None:
+        raise RuntimeError("journal bug")
+
+
+def test_a_bug_in_the_journal_fails_the_steps_stops_apply_and_is_raised() -> None:
+    plan, prior = lifecycle_plan()
+    applier = Applier(_NoApi(), BrokenJournal(), prior, ApplyOptions(parallelism=2))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="journal bug"):
+        applier.run(plan)
+    assert applier.stop.is_set()
+
+
+def test_a_bug_in_the_progress_sink_does_not_stop_the_records() -> None:
+    plan, prior = lifecycle_plan()
+    journal = GatedJournal()
+    journal.gate.set()
+
+    def on_event(event: StepEvent) -> None:
+        if event.status == "done":
+            raise ValueError("view bug")
+
+    applier = Applier(_NoApi(), journal, prior, ApplyOptions(parallelism=4), on_event=on_event)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="view bug"):
+        applier.run(plan)
+    assert sorted(e.address for call in journal.calls for e in call) == sorted(prior.jobs)  # every record written
