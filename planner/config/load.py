@@ -297,7 +297,7 @@ class _Builder:
 
     def build(self, text: str) -> tuple[Any, Span] | None:
         parser = _Parser(text)
-        # (The collector's policy for large trees is the CLI's: cli.main and cli._long_lived.)
+        # (The collector's policy for large trees is one place's: planner.operations.backend.long_lived.)
         try:
             return self._run(parser)
         finally:

@@ -73,13 +73,12 @@ def plan(
     """What `planner plan` does: load and check the configuration (`on_loaded` sees it, warnings
     included, before the API is asked), take the state lock, refresh and plan, then price the plan
     and pass the policy gates (`priced`)."""
-    with long_lived():
-        store = backend.store()
-        desired = load_configuration(request)
-        on_loaded(desired)
-        client = backend.client()
-        with locked(store, "plan", backend.lock_timeout):
-            result = plan_from_store(client, store, desired, request, workspace=backend.workspace)
+    store = backend.store()
+    desired = load_configuration(request)  # one collector pause for the configuration, one for the plan
+    on_loaded(desired)
+    client = backend.client()
+    with locked(store, "plan", backend.lock_timeout), long_lived():
+        result = plan_from_store(client, store, desired, request, workspace=backend.workspace)
     return replace(result, plan=priced(result, request))
 
 
